@@ -1,0 +1,1 @@
+"""dataprep: real books into scene-level training corpora."""

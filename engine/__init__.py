@@ -1,0 +1,1 @@
+"""novelcraft engine: seed -> outline -> scenes -> manuscript."""

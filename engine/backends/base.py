@@ -1,0 +1,61 @@
+"""The one small interface every model backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Literal
+
+from pydantic import BaseModel
+
+from engine.schema import Message, Sampling
+from engine.tokens import fallback_count
+
+
+class Completion(BaseModel):
+    text: str
+    finish_reason: Literal["stop", "length"] = "stop"
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+class BackendError(Exception):
+    """A backend failure that retrying will not fix (missing model, bad request, auth)."""
+
+
+class TransientBackendError(BackendError):
+    """A failure worth retrying with backoff: 429/5xx, timeouts, dropped connections."""
+
+
+class Backend(ABC):
+    """chat completion with optional JSON schema and adapter; token counting.
+
+    Backends do not retry: the engine's ModelClient owns retries so that every attempt is recorded
+    the same way whichever backend runs.
+    """
+
+    name: str = "base"
+    model: str = ""
+
+    @abstractmethod
+    def complete(
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        *,
+        json_schema: dict | None = None,
+        adapter: str | None = None,
+    ) -> Completion: ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of plain text with the served model's tokenizer; cl100k only as a fallback."""
+        return fallback_count(text)
+
+    def count_prompt_tokens(self, messages: list[Message]) -> int:
+        # A few tokens of chat-template framing per message; exact backends override this.
+        return sum(self.count_tokens(m.content) + 4 for m in messages)
+
+    def check(self, adapters: list[str] | None = None) -> None:
+        """Fail before drafting when the model or an adapter is not available."""
+
+    def close(self) -> None:
+        """Release the model or the connection pool."""

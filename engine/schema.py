@@ -1,0 +1,166 @@
+"""Typed records shared by the engine, dataprep and train. No I/O here."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Why 800: the seed design drafts 600-1000-word scenes; 27,500 / 800 gives 35 scenes, inside 20-50.
+DEFAULT_TARGET_WORDS = 27_500
+DEFAULT_SCENE_WORDS = 800
+MIN_SCENES, MAX_SCENES = 20, 50
+WORLD_MAX_TOKENS = 400
+SUMMARY_MAX_TOKENS = 400
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Character(Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+
+
+class Seed(Strict):
+    """What an author writes. Unknown keys are errors so a typo never passes silently."""
+
+    title: str = Field(default="Untitled", min_length=1)
+    premise: str = Field(min_length=1)
+    genre: str = "literary fiction"
+    world: str | None = None
+    characters: list[Character] = Field(default_factory=list)
+    style: str = "Clear, vivid prose; concrete detail; dialogue that reveals character."
+    pov: Literal["first", "second", "third"] = "third"
+    target_words: int = Field(default=DEFAULT_TARGET_WORDS, ge=300, le=500_000)
+    scene_words: int = Field(default=DEFAULT_SCENE_WORDS, ge=50, le=5_000)
+    scenes: int | None = Field(default=None, ge=1, le=500)
+    seed: int = 0
+
+    @field_validator("world")
+    @classmethod
+    def _blank_world_is_absent(cls, v: str | None) -> str | None:
+        return v or None
+
+    @property
+    def scene_count(self) -> int:
+        if self.scenes is not None:
+            return self.scenes
+        return min(MAX_SCENES, max(MIN_SCENES, math.ceil(self.target_words / self.scene_words)))
+
+    @property
+    def words_per_scene(self) -> int:
+        """Per-scene target: scene_words, raised when explicit scenes must still reach target_words."""
+        return max(self.scene_words, math.ceil(self.target_words / self.scene_count))
+
+
+class SceneGoal(Strict):
+    goal: str = Field(min_length=1)
+    characters: list[str] = Field(default_factory=list)
+    setting: str = ""
+
+
+class Chapter(Strict):
+    title: str = Field(min_length=1)
+    summary: str = ""
+    scenes: list[SceneGoal] = Field(default_factory=list)
+
+
+class Act(Strict):
+    title: str = Field(min_length=1)
+    summary: str = ""
+    chapters: list[Chapter] = Field(default_factory=list)
+
+
+class Outline(Strict):
+    acts: list[Act]
+
+    def scene_goals(self) -> list[tuple[int, int, SceneGoal]]:
+        """Flattened (chapter_index, scene_index, goal), both 0-based and book-wide."""
+        out: list[tuple[int, int, SceneGoal]] = []
+        chapter_index = 0
+        for act in self.acts:
+            for chapter in act.chapters:
+                for goal in chapter.scenes:
+                    out.append((chapter_index, len(out), goal))
+                chapter_index += 1
+        return out
+
+    def chapters(self) -> list[Chapter]:
+        return [c for a in self.acts for c in a.chapters]
+
+
+# The running summary: 8 capped fields in two groups (the seed design). Caps are in words.
+LOCAL_CAPS = {"scene_end_state": 25, "emotional_beat": 15, "immediate_tension": 20}
+GLOBAL_CAPS = {
+    "global_events": 60,
+    "unresolved_threads": 35,
+    "world_state": 20,
+    "active_characters": 15,
+    "global_shift": 20,
+}
+FIELD_CAPS = {**LOCAL_CAPS, **GLOBAL_CAPS}
+LOCAL_TOTAL_CAP, GLOBAL_TOTAL_CAP = 60, 140
+
+
+class RunningSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scene_end_state: str = ""
+    emotional_beat: str = ""
+    immediate_tension: str = ""
+    global_events: str = ""
+    unresolved_threads: str = ""
+    world_state: str = ""
+    active_characters: str = ""
+    global_shift: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten_lists(cls, data: object) -> object:
+        # Models often answer a list where a phrase is asked for; keep the content, not the shape.
+        if isinstance(data, dict):
+            return {k: "; ".join(map(str, v)) if isinstance(v, list) else v for k, v in data.items()}
+        return data
+
+
+class Sampling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    frequency_penalty: float = 0.0
+    max_tokens: int = 512
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class CallRecord(BaseModel):
+    """One attempt at one model call, as stored in the `calls` table."""
+
+    story_id: str | None = None
+    scene_index: int | None = None
+    template: str
+    prompt_hash: str
+    backend: str
+    model: str
+    adapter: str | None = None
+    sampling: dict
+    seed: int | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    ms: float = 0.0
+    attempt: int = 1
+    retries: int = 0
+    outcome: str = "ok"
+    error: str | None = None
+    note: str | None = None

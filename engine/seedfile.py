@@ -1,0 +1,71 @@
+"""Read a seed file (YAML, or Markdown with YAML front matter) into a validated Seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from engine.schema import Seed
+
+
+class SeedError(Exception):
+    """A one-line message naming the file and the field."""
+
+
+def _front_matter(text: str) -> tuple[str, str]:
+    """(yaml, body) of a Markdown file; the body, if any, becomes the premise when none is given."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return "", text
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() in ("---", "..."):
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]).strip()
+    raise SeedError("front matter opened with '---' is never closed")
+
+
+def parse_seed(text: str) -> Seed:
+    body = ""
+    if text.lstrip().startswith("---"):
+        text, body = _front_matter(text.lstrip())
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SeedError(f"YAML syntax error{where}: {problem}") from None
+    if data is None and not body:
+        raise SeedError("file is empty")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SeedError(f"expected a mapping of fields, got {type(data).__name__}")
+    if body and "premise" not in data:
+        data["premise"] = body
+    try:
+        return Seed.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(map(str, err["loc"])) or "(root)"
+        if err["type"] == "extra_forbidden":
+            raise SeedError(f"field '{field}': unknown key") from None
+        if err["type"] == "missing":
+            raise SeedError(f"field '{field}': required") from None
+        raise SeedError(f"field '{field}': {err['msg']}") from None
+
+
+def load_seed(path: Path) -> Seed:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SeedError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SeedError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    try:
+        return parse_seed(text)
+    except SeedError as exc:
+        raise SeedError(f"{path}: {exc}") from None

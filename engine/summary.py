@@ -1,0 +1,115 @@
+"""The running summary: 8 capped fields updated after every scene. Shared by the engine and dataprep."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
+from engine.calls import ModelClient
+from engine.prompts import CompressPrompt, SummaryPrompt, summary_lines
+from engine.schema import (
+    FIELD_CAPS,
+    GLOBAL_CAPS,
+    GLOBAL_TOTAL_CAP,
+    LOCAL_CAPS,
+    LOCAL_TOTAL_CAP,
+    SUMMARY_MAX_TOKENS,
+    Message,
+    RunningSummary,
+    Sampling,
+)
+from engine.tokens import count_words, first_words
+
+MAX_COMPRESS_CALLS = 3
+# Constrained decoders (llama.cpp grammars, vLLM structured outputs) honour maxLength; ~7 characters
+# a word keeps most answers inside the word cap so that compress calls stay rare.
+CHARS_PER_WORD = 7
+
+
+def summary_schema() -> dict:
+    props = {name: {"type": "string", "maxLength": cap * CHARS_PER_WORD} for name, cap in FIELD_CAPS.items()}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(FIELD_CAPS),
+        "additionalProperties": False,
+    }
+
+
+def render_summary(summary: RunningSummary) -> str:
+    return "\n".join(f"{label}: {text}" for label, text in summary_lines(summary))
+
+
+def over_caps(summary: RunningSummary, tokens: int | None = None) -> list[str]:
+    """Names of fields over their cap, and of groups or the whole summary over theirs."""
+    over = [name for name, cap in FIELD_CAPS.items() if count_words(getattr(summary, name)) > cap]
+    for group, caps, total in (
+        ("LOCAL", LOCAL_CAPS, LOCAL_TOTAL_CAP),
+        ("GLOBAL", GLOBAL_CAPS, GLOBAL_TOTAL_CAP),
+    ):
+        if sum(count_words(getattr(summary, n)) for n in caps) > total:
+            over.append(f"{group} total")
+    if tokens is not None and tokens > SUMMARY_MAX_TOKENS:
+        over.append(f"{tokens} tokens > {SUMMARY_MAX_TOKENS}")
+    return over
+
+
+def trim(summary: RunningSummary) -> RunningSummary:
+    """Deterministic last resort: cut every field to its cap (caps sum to the group totals)."""
+    return RunningSummary(
+        **{name: first_words(getattr(summary, name), cap) for name, cap in FIELD_CAPS.items()}
+    )
+
+
+class SummaryUpdate(BaseModel):
+    summary: RunningSummary
+    tokens: int
+    compress_calls: int
+    trimmed: bool
+
+
+def update_summary(
+    client: ModelClient,
+    system: Message,
+    previous: RunningSummary,
+    scene_text: str,
+    count_tokens: Callable[[str], int],
+    sampling: Sampling,
+    *,
+    scene_index: int | None = None,
+) -> SummaryUpdate:
+    """One summary call, up to MAX_COMPRESS_CALLS compress calls while over budget, then a trim."""
+    schema = summary_schema()
+    user = SummaryPrompt(previous=summary_lines(previous), scene=scene_text, caps=FIELD_CAPS)
+    summary = client.json(
+        "summary.j2",
+        [system, Message(role="user", content=user.render())],
+        RunningSummary,
+        sampling,
+        json_schema=schema,
+        scene_index=scene_index,
+    )
+    compress_calls = 0
+    while (
+        over := over_caps(summary, count_tokens(render_summary(summary)))
+    ) and compress_calls < MAX_COMPRESS_CALLS:
+        compress_calls += 1
+        prompt = CompressPrompt(current=summary_lines(summary), caps=FIELD_CAPS, over=over)
+        summary = client.json(
+            "compress.j2",
+            [system, Message(role="user", content=prompt.render())],
+            RunningSummary,
+            sampling.model_copy(update={"seed": (sampling.seed or 0) + compress_calls}),
+            json_schema=schema,
+            scene_index=scene_index,
+        )
+    trimmed = bool(over_caps(summary, count_tokens(render_summary(summary))))
+    if trimmed:
+        summary = trim(summary)
+    return SummaryUpdate(
+        summary=summary,
+        tokens=count_tokens(render_summary(summary)),
+        compress_calls=compress_calls,
+        trimmed=trimmed,
+    )

@@ -1,0 +1,1 @@
+"""train: LoRA / DoRA / QLoRA style adapters."""
