@@ -1,5 +1,192 @@
-"""`novelcraft dataprep ...` commands."""
+"""`novelcraft dataprep ...`: each stage command runs the stages up to it (done work is skipped)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-app = typer.Typer(no_args_is_help=True)
+from dataprep.pipeline import Hooks, Options, Pipeline, RunResult
+from engine.config import ConfigError, resolve_settings
+
+app = typer.Typer(no_args_is_help=True, help="Turn books (EPUB, Gutenberg .txt, .md) into a training corpus.")
+err = Console(stderr=True)
+out = Console()
+
+Books = Annotated[list[Path], typer.Argument(help="Book files: .epub, Gutenberg .txt or .md.")]
+OutDir = Annotated[Path, typer.Option("--out", help="Output directory (resumable: done work is skipped).")]
+Splitter = Annotated[
+    str, typer.Option(help="Scene boundaries: llm, heuristic, or auto (heuristic on the 135M default model).")
+]
+Workers = Annotated[int, typer.Option(help="Concurrent model calls.")]
+ValFraction = Annotated[float, typer.Option(help="Share of books (or chapters, for one book) held out.")]
+SequenceLen = Annotated[
+    int, typer.Option(help="Records longer than this many tokens are listed in the report.")
+]
+MaxScenes = Annotated[int | None, typer.Option(help="Only the first N story scenes per book (trial runs).")]
+Tokenizer = Annotated[
+    str | None, typer.Option(help="HF tokenizer dir for token counts (default: the backend's tokenizer).")
+]
+Genre = Annotated[str, typer.Option(help="Genre named in the system message.")]
+SummaryWords = Annotated[int, typer.Option(help="Scene words shown to each summary call (opening + end).")]
+InstructionWords = Annotated[int, typer.Option(help="Scene words shown to each instruction call.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON; no progress display.")]
+
+
+class RichHooks(Hooks):
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def start(self, description: str, total: int) -> object:
+        return self.progress.add_task(description, total=total)
+
+    def advance(self, task: object, n: int = 1) -> None:
+        self.progress.advance(task, n)
+
+    def done(self, task: object) -> None:
+        self.progress.update(task, completed=self.progress.tasks[task].total)
+
+
+def _run(
+    ctx: typer.Context,
+    books: list[Path],
+    out_dir: Path,
+    upto: str,
+    options: Options,
+    as_json: bool,
+) -> None:
+    root = ctx.find_root().obj or {}
+    try:
+        settings = resolve_settings(root.get("config"), flags=root.get("flags", {}))
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=as_json,
+    )
+    pipeline = Pipeline(out_dir, settings, options, hooks=RichHooks(progress))
+    try:
+        with progress:
+            result = pipeline.run(books, upto)
+    except KeyboardInterrupt:
+        err.print(f"[bold red]interrupted[/]; run the same command again to resume in {out_dir}")
+        raise typer.Exit(130) from None
+    finally:
+        pipeline.close()
+    _render(result, out_dir, as_json)
+    if result.errors:
+        raise typer.Exit(1)
+
+
+def _render(result: RunResult, out_dir: Path, as_json: bool) -> None:
+    for line in result.errors:
+        err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    if as_json:
+        out.print_json(json.dumps(result.model_dump()))
+        return
+    out.print(
+        f"{len(result.books)} book(s) done, {len(result.errors)} failed, {result.calls} model calls, "
+        f"{result.seconds:.1f} s -> {out_dir}"
+    )
+    if result.report:
+        r = result.report
+        t = r["tokens"]
+        out.print(
+            f"records {r['records']} (train {r['train']}, val {r['val']}, split by {r['split']}); "
+            f"tokens min {t['min']} median {t['median']} max {t['max']}; "
+            f"over {r['sequence_len']} tokens: {len(r['over_length'])}"
+        )
+        for row in r["over_length"]:
+            out.print(f"  over length: {row['book_id']} {row['scene_id']} {row['tokens']} tokens")
+
+
+def _options(**kw: object) -> Options:
+    return Options(**{k: v for k, v in kw.items() if v is not None})
+
+
+def _stage_command(stage: str, doc: str) -> None:
+    def command(
+        ctx: typer.Context,
+        books: Books,
+        out_dir: OutDir,
+        splitter: Splitter = "auto",
+        workers: Workers = 4,
+        max_scenes: MaxScenes = None,
+        genre: Genre = "literary fiction",
+        as_json: JsonOpt = False,
+    ) -> None:
+        options = _options(splitter=splitter, workers=workers, max_scenes=max_scenes, genre=genre)
+        _run(ctx, books, out_dir, stage, options, as_json)
+
+    command.__doc__ = doc
+    app.command(stage)(command)
+
+
+for _stage, _doc in (
+    ("convert", "1. EPUB/Gutenberg/Markdown -> books/<id>/source.md."),
+    ("clean", "2. Strip HTML, links, footnotes, page numbers; narrative vs reference (ref/)."),
+    ("book", "3. Book JSON (meta: title, author, word and chapter counts)."),
+    ("world", "4. World context (<= 400 tokens) with the model."),
+    ("scenes", "5. Scenes: blocks >= 75 tokens -> atomic scenes -> merged to <= 3000 tokens."),
+    ("summaries", "6. Running summaries scene by scene (the engine's update_summary)."),
+    ("instructions", "7. Instruction back-translation per scene."),
+):
+    _stage_command(_stage, _doc)
+
+
+@app.command("compile")
+def compile_command(
+    ctx: typer.Context,
+    out_dir: OutDir,
+    books: Annotated[
+        list[Path] | None, typer.Argument(help="Books to (re)process first; default: all in --out.")
+    ] = None,
+    val_fraction: ValFraction = 0.1,
+    sequence_len: SequenceLen = 4096,
+    tokenizer: Tokenizer = None,
+    genre: Genre = "literary fiction",
+    as_json: JsonOpt = False,
+) -> None:
+    """8. train.jsonl / val.jsonl in messages format, report.json, manifest.json."""
+    options = _options(val_fraction=val_fraction, sequence_len=sequence_len, tokenizer=tokenizer, genre=genre)
+    _run(ctx, books or [], out_dir, "compile", options, as_json)
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    books: Books,
+    out_dir: OutDir,
+    splitter: Splitter = "auto",
+    workers: Workers = 4,
+    val_fraction: ValFraction = 0.1,
+    sequence_len: SequenceLen = 4096,
+    max_scenes: MaxScenes = None,
+    tokenizer: Tokenizer = None,
+    genre: Genre = "literary fiction",
+    summary_words: SummaryWords = 250,
+    instruction_words: InstructionWords = 150,
+    as_json: JsonOpt = False,
+) -> None:
+    """All stages, 1-8, for every book; a book that fails is reported and the others go on."""
+    options = _options(
+        splitter=splitter,
+        workers=workers,
+        val_fraction=val_fraction,
+        sequence_len=sequence_len,
+        max_scenes=max_scenes,
+        tokenizer=tokenizer,
+        genre=genre,
+        summary_scene_words=summary_words,
+        instruction_scene_words=instruction_words,
+    )
+    _run(ctx, books, out_dir, "compile", options, as_json)

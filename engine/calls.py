@@ -43,7 +43,8 @@ def parse_json_answer(completion: Completion, model_cls: type[T]) -> T:
     if text.startswith("```"):
         text = text.strip("`").removeprefix("json").strip()
     try:
-        data = json.loads(text)
+        # strict=False admits raw newlines inside strings, which small models emit and which lose nothing.
+        data = json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
         raise MalformedOutput(f"malformed JSON: {exc.msg} at char {exc.pos}") from None
     try:
@@ -134,7 +135,9 @@ class ModelClient:
                 last_error, last_outcome = f"{type(exc).__name__}: {exc}", "transient_error"
                 self._emit(record, started, "transient_error", last_error)
                 if attempt < self.max_attempts:
-                    self._sleep(self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()))
+                    delay = self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
+                    # A server's Retry-After (429/503) is a floor on the wait (backends cap it).
+                    self._sleep(max(delay, getattr(exc, "retry_after", None) or 0.0))
                 continue
             except BackendError as exc:
                 self._emit(record, started, "error", str(exc))

@@ -7,7 +7,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -31,6 +31,12 @@ class Settings(BaseModel):
     model: str | None = None
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    # openai backend: auto (detected from /v1/models and the tokenize endpoints), vllm, llamacpp,
+    # llama-cpp-python or openai (hosted: no vendor sampling keys, offline token estimate).
+    server_kind: Literal["auto", "vllm", "llamacpp", "llama-cpp-python", "openai"] = "auto"
+    # openai backend on a llama-cpp-python server, which tokenizes text but cannot apply its chat
+    # template: a .gguf (its template is read) or a jinja2 file, for exact prompt counts; None = ChatML.
+    chat_template: str | None = None
     # Style adapters: name -> path (local backends) or the served LoRA name (openai/vLLM).
     adapters: dict[str, str] = Field(default_factory=dict)
     adapter: str | None = None
@@ -38,6 +44,8 @@ class Settings(BaseModel):
     n_threads: int | None = None
     device: str = "auto"
     temperature: float = Field(default=0.8, ge=0)
+    # Outline and summary calls extract facts into a schema: low temperature keeps them on task.
+    json_temperature: float = Field(default=0.3, ge=0)
     top_p: float = Field(default=0.95, gt=0, le=1)
     min_p: float = Field(default=0.05, ge=0, le=1)
     repeat_penalty: float = Field(default=1.1, gt=0)
@@ -64,9 +72,9 @@ class Settings(BaseModel):
             return {k.strip(): path.strip() for k, path in pairs}
         return v
 
-    def sampling(self, max_tokens: int, seed: int | None) -> Sampling:
+    def sampling(self, max_tokens: int, seed: int | None, *, structured: bool = False) -> Sampling:
         return Sampling(
-            temperature=self.temperature,
+            temperature=self.json_temperature if structured else self.temperature,
             top_p=self.top_p,
             min_p=self.min_p,
             repeat_penalty=self.repeat_penalty,

@@ -93,11 +93,13 @@ def draft_scene(
     min_fraction: float,
     max_new_tokens: Callable[[list[Message]], int],
     adapter: str | None = None,
+    variant: int = 0,
 ) -> SceneDraft:
     """First call, then continuations until the target is reached or the scene ends naturally.
 
     A natural end (the model stops) is accepted once the scene has min_fraction of its target;
-    below that the engine asks for more, up to max_continuations times.
+    below that the engine asks for more, up to max_continuations times. `variant` (the redraft
+    number) changes the sampling seeds so a redraft is a new take, still reproducible.
     """
     lines = summary_lines(summary)
     prompt = ScenePrompt(
@@ -115,7 +117,7 @@ def draft_scene(
     first = client.text(
         "scene.j2",
         messages,
-        sampling_for(min(want, max_new_tokens(messages)), call_seed(base_seed, "scene", scene_index, 0)),
+        sampling_for(min(want, max_new_tokens(messages)), call_seed(base_seed, "scene", scene_index, 0, variant)),
         scene_index=scene_index,
         adapter=adapter,
     )
@@ -141,7 +143,7 @@ def draft_scene(
             messages,
             sampling_for(
                 min(int(left * TOKENS_PER_WORD) + 32, max_new_tokens(messages)),
-                call_seed(base_seed, "scene", scene_index, continuations),
+                call_seed(base_seed, "scene", scene_index, continuations, variant),
             ),
             scene_index=scene_index,
             adapter=adapter,

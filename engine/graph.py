@@ -46,6 +46,9 @@ class Drafter:
     def sampling_for(self, max_tokens: int, seed: int):
         return self.settings.sampling(max_tokens, seed)
 
+    def structured_sampling_for(self, max_tokens: int, seed: int):
+        return self.settings.sampling(max_tokens, seed, structured=True)
+
     def max_new_tokens(self, messages) -> int:
         return max(64, self.settings.n_ctx - self.backend.count_prompt_tokens(messages) - 16)
 
@@ -64,7 +67,7 @@ class Drafter:
             )
         outline = self.store.outline(story_id)
         if outline is None:
-            acts = plan_outline(self.client, system_message(seed, world), seed, self.sampling_for)
+            acts = plan_outline(self.client, system_message(seed, world), seed, self.structured_sampling_for)
             outline = Outline(acts=acts)
             self.store.save_outline(story_id, outline)
         self.store.update_story(story_id, status="drafting")
@@ -87,6 +90,7 @@ class Drafter:
         chapter = outline.chapters()[chapter_index]
         total = len(outline.scene_goals())
         adapter = self.settings.adapter
+        existing = self.store.scene(story_id, idx)
         draft = draft_scene(
             self.client,
             system_message(seed, self.store.story(story_id)["world"]),
@@ -102,6 +106,7 @@ class Drafter:
             min_fraction=self.settings.min_scene_fraction,
             max_new_tokens=self.max_new_tokens,
             adapter=adapter,
+            variant=existing["version"] if existing else 0,
         )
         self.store.save_scene(
             story_id,
@@ -130,7 +135,7 @@ class Drafter:
             previous,
             self.store.scene(story_id, idx)["text"],
             self.backend.count_tokens,
-            self.sampling_for(SUMMARY_MAX_NEW_TOKENS, call_seed(seed.seed, "summary", idx)),
+            self.structured_sampling_for(SUMMARY_MAX_NEW_TOKENS, call_seed(seed.seed, "summary", idx)),
             scene_index=idx,
         )
         self.store.save_summary(

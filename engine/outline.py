@@ -34,10 +34,11 @@ def call_seed(base: int, *parts: object) -> int:
 
 def act_layout(n_scenes: int, n_acts: int = N_ACTS, per_chapter: int = SCENES_PER_CHAPTER) -> list[list[int]]:
     """Scenes per chapter for each act: a 1:2:1 three-act split, chapters of ~per_chapter scenes."""
+    n_acts = max(1, min(n_acts, n_scenes))
     weights = [1, 2, 1] if n_acts == 3 else [1] * n_acts
-    shares = [n_scenes * w // sum(weights) for w in weights]
-    for i in range(n_scenes - sum(shares)):
-        shares[1 + i % (n_acts - 1) if n_acts > 1 else 0] += 1
+    shares = [max(1, n_scenes * w // sum(weights)) for w in weights]
+    middle = n_acts // 2
+    shares[middle] += n_scenes - sum(shares)  # rounding goes to the middle act
     layout = []
     for share in shares:
         n_chapters = max(1, round(share / per_chapter))

@@ -145,11 +145,11 @@ class SummaryPrompt(PromptInput):
     template: ClassVar[str] = "summary.j2"
     previous: list[tuple[str, str]]
     scene: str
-    caps: dict[str, int]
+    fields: list[tuple[str, int, str]]
 
 
 class CompressPrompt(PromptInput):
     template: ClassVar[str] = "compress.j2"
     current: list[tuple[str, str]]
-    caps: dict[str, int]
+    fields: list[tuple[str, int, str]]
     over: list[str]

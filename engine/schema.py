@@ -102,6 +102,17 @@ GLOBAL_CAPS = {
     "global_shift": 20,
 }
 FIELD_CAPS = {**LOCAL_CAPS, **GLOBAL_CAPS}
+# What each field holds, in words a small model can follow.
+FIELD_HINTS = {
+    "scene_end_state": "where and how the latest scene ends",
+    "emotional_beat": "the main feeling at the end of the scene",
+    "immediate_tension": "the problem pressing on the characters right now",
+    "global_events": "the most important events of the whole story so far",
+    "unresolved_threads": "open questions, secrets and promises not yet settled",
+    "world_state": "what has changed in the setting or the world",
+    "active_characters": "the characters who matter now",
+    "global_shift": "how the story as a whole has turned",
+}
 LOCAL_TOTAL_CAP, GLOBAL_TOTAL_CAP = 60, 140
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -128,6 +129,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = connect(path)
+        self._write_lock = threading.Lock()
         migrate(self.db)
 
     def close(self) -> None:
@@ -228,7 +230,8 @@ class Store:
         row = record.model_dump(exclude={"sampling"})
         row["sampling_json"] = json.dumps(record.sampling, sort_keys=True)
         row["created"] = _now()
-        self.db["calls"].insert(row)
+        with self._write_lock:  # concurrent workers share one connection
+            self.db["calls"].insert(row)
 
     def calls(self, story_id: str) -> list[dict]:
         return list(self.db["calls"].rows_where("story_id = ?", [story_id], order_by="id"))

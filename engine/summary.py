@@ -10,6 +10,7 @@ from engine.calls import ModelClient
 from engine.prompts import CompressPrompt, SummaryPrompt, summary_lines
 from engine.schema import (
     FIELD_CAPS,
+    FIELD_HINTS,
     GLOBAL_CAPS,
     GLOBAL_TOTAL_CAP,
     LOCAL_CAPS,
@@ -28,13 +29,19 @@ CHARS_PER_WORD = 7
 
 
 def summary_schema() -> dict:
-    props = {name: {"type": "string", "maxLength": cap * CHARS_PER_WORD} for name, cap in FIELD_CAPS.items()}
+    props = {
+        name: {"type": "string", "minLength": 3, "maxLength": cap * CHARS_PER_WORD} for name, cap in FIELD_CAPS.items()
+    }
     return {
         "type": "object",
         "properties": props,
         "required": list(FIELD_CAPS),
         "additionalProperties": False,
     }
+
+
+def field_specs() -> list[tuple[str, int, str]]:
+    return [(name, cap, FIELD_HINTS[name]) for name, cap in FIELD_CAPS.items()]
 
 
 def render_summary(summary: RunningSummary) -> str:
@@ -56,10 +63,15 @@ def over_caps(summary: RunningSummary, tokens: int | None = None) -> list[str]:
 
 
 def trim(summary: RunningSummary) -> RunningSummary:
-    """Deterministic last resort: cut every field to its cap (caps sum to the group totals)."""
-    return RunningSummary(
-        **{name: first_words(getattr(summary, name), cap) for name, cap in FIELD_CAPS.items()}
-    )
+    """Deterministic last resort: cut every field to its cap, then the longest field of a group until
+    the group fits (the GLOBAL caps add up to 150 words, over the group's 140)."""
+    fields = {name: first_words(getattr(summary, name), cap) for name, cap in FIELD_CAPS.items()}
+    for caps, total in ((LOCAL_CAPS, LOCAL_TOTAL_CAP), (GLOBAL_CAPS, GLOBAL_TOTAL_CAP)):
+        excess = sum(count_words(fields[n]) for n in caps) - total
+        if excess > 0:
+            longest = max(caps, key=lambda n: count_words(fields[n]))
+            fields[longest] = first_words(fields[longest], count_words(fields[longest]) - excess)
+    return RunningSummary(**fields)
 
 
 class SummaryUpdate(BaseModel):
@@ -81,7 +93,7 @@ def update_summary(
 ) -> SummaryUpdate:
     """One summary call, up to MAX_COMPRESS_CALLS compress calls while over budget, then a trim."""
     schema = summary_schema()
-    user = SummaryPrompt(previous=summary_lines(previous), scene=scene_text, caps=FIELD_CAPS)
+    user = SummaryPrompt(previous=summary_lines(previous), scene=scene_text, fields=field_specs())
     summary = client.json(
         "summary.j2",
         [system, Message(role="user", content=user.render())],
@@ -95,7 +107,7 @@ def update_summary(
         over := over_caps(summary, count_tokens(render_summary(summary)))
     ) and compress_calls < MAX_COMPRESS_CALLS:
         compress_calls += 1
-        prompt = CompressPrompt(current=summary_lines(summary), caps=FIELD_CAPS, over=over)
+        prompt = CompressPrompt(current=summary_lines(summary), fields=field_specs(), over=over)
         summary = client.json(
             "compress.j2",
             [system, Message(role="user", content=prompt.render())],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from engine.backends.base import Backend, BackendError, Completion, TransientBackendError
 from engine.config import Settings
 
@@ -24,6 +26,30 @@ def create_backend(settings: Settings) -> Backend:
         return LlamaCppBackend(
             settings.model, n_ctx=settings.n_ctx, n_threads=settings.n_threads, adapters=settings.adapters
         )
+    if name == "openai":
+        from engine.backends.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(
+            settings.base_url,
+            settings.model,
+            api_key=os.environ.get(settings.api_key_env) or None,
+            adapters=settings.adapters,
+            timeout_s=settings.timeout_s,
+            server_kind=settings.server_kind,
+            chat_template=settings.chat_template,
+            aux_attempts=settings.max_attempts,
+            aux_backoff_s=settings.backoff_s,
+        )
+    if name == "transformers":
+        from engine.backends.hf import HFBackend
+
+        return HFBackend(
+            settings.model, adapters=settings.adapters, device=settings.device, n_threads=settings.n_threads
+        )
+    if name == "vllm":
+        from engine.backends.vllm_offline import VLLMBackend
+
+        return VLLMBackend(settings.model, adapters=settings.adapters, n_ctx=settings.n_ctx)
     raise BackendError(f"unknown backend '{name}' (choose from: {', '.join(BACKENDS)})")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from pathlib import Path
 
 from engine.backends.base import Backend, BackendError, Completion
@@ -52,6 +53,8 @@ class LlamaCppBackend(Backend):
         self.adapters = dict(adapters or {})
         # llama.cpp applies a GGUF LoRA at load time, so each adapter is its own Llama instance.
         self._instances: dict[str | None, object] = {}
+        # A llama.cpp context is not thread-safe; concurrent callers (dataprep workers) take turns.
+        self._lock = threading.RLock()
 
     def _llama(self, adapter: str | None):
         if adapter not in self._instances:
@@ -82,7 +85,6 @@ class LlamaCppBackend(Backend):
         json_schema: dict | None = None,
         adapter: str | None = None,
     ) -> Completion:
-        llama = self._llama(adapter)
         kwargs = dict(
             messages=[m.model_dump() for m in messages],
             temperature=sampling.temperature,
@@ -99,7 +101,8 @@ class LlamaCppBackend(Backend):
             # it can still be cut off by max_tokens, which ModelClient detects and retries.
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
         try:
-            out = llama.create_chat_completion(**kwargs)
+            with self._lock:
+                out = self._llama(adapter).create_chat_completion(**kwargs)
         except ValueError as exc:  # e.g. the prompt does not fit n_ctx
             raise BackendError(f"llama.cpp: {exc}") from None
         choice = out["choices"][0]
@@ -112,7 +115,8 @@ class LlamaCppBackend(Backend):
         )
 
     def count_tokens(self, text: str) -> int:
-        return len(self._llama(None).tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        with self._lock:
+            return len(self._llama(None).tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def count_prompt_tokens(self, messages: list[Message]) -> int:
         # ChatML framing: <|im_start|>role\n ... <|im_end|>\n per message, and the assistant opener.

@@ -1,0 +1,42 @@
+"""Shared fixtures: an isolated environment, a temporary story database, the CLI runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CORPUS = SHARED / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No NOVELCRAFT_* setting from the developer's shell leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith("NOVELCRAFT_") and key != "NOVELCRAFT_CACHE":
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "stories.db"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def short_seed(tmp_path: Path) -> Path:
+    path = tmp_path / "seed.yaml"
+    path.write_text(
+        "title: Test Tale\npremise: A keeper finds a letter in the lamp room.\n"
+        "target_words: 1200\nscenes: 4\nscene_words: 300\nseed: 5\n",
+        encoding="utf-8",
+    )
+    return path

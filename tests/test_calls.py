@@ -1,0 +1,92 @@
+import json
+
+import pytest
+
+from engine.backends.base import BackendError, Completion, TransientBackendError
+from engine.backends.fake import FakeBackend
+from engine.calls import BudgetExceeded, ModelClient, ModelOutputError, parse_json_answer
+from engine.schema import Message, RunningSummary, Sampling
+
+MSG = [Message(role="user", content="hi")]
+
+
+def client(backend, records, **kw):
+    return ModelClient(backend, records.append, sleep=lambda s: None, **kw)
+
+
+def test_truncated_json_is_never_accepted():
+    good = json.dumps(RunningSummary(scene_end_state="x").model_dump())
+    with pytest.raises(ValueError, match="truncated"):
+        parse_json_answer(Completion(text=good, finish_reason="length"), RunningSummary)
+
+
+def test_malformed_answers_are_retried_and_each_attempt_recorded():
+    fake = FakeBackend()
+    fake.enqueue("not json", '{"scene_end_state": 1', json.dumps({"scene_end_state": "calm"}))
+    records = []
+    out = client(fake, records).json("summary.j2", MSG, RunningSummary, Sampling(seed=1))
+    assert out.scene_end_state == "calm"
+    assert [r.outcome for r in records] == ["malformed", "malformed", "ok"]
+    assert [r.attempt for r in records] == [1, 2, 3]
+    assert len({r.seed for r in records}) == 3  # a retry never repeats the same sample
+
+
+def test_gives_up_after_bounded_attempts():
+    fake = FakeBackend()
+    fake.enqueue(*["{broken"] * 10)
+    records = []
+    with pytest.raises(ModelOutputError, match="3 attempts"):
+        client(fake, records, max_attempts=3).json("t.j2", MSG, RunningSummary, Sampling())
+    assert len(records) == 3 and fake.calls == 3
+
+
+class Flaky(FakeBackend):
+    def __init__(self, failures, exc):
+        super().__init__()
+        self.failures, self.exc = failures, exc
+
+    def complete(self, *a, **kw):
+        if self.failures:
+            self.failures -= 1
+            raise self.exc
+        return super().complete(*a, **kw)
+
+
+def test_transient_errors_back_off_then_succeed():
+    sleeps, records = [], []
+    c = ModelClient(Flaky(2, TransientBackendError("503")), records.append, sleep=sleeps.append, backoff_s=1.0)
+    c.text("scene.j2", MSG, Sampling(max_tokens=20, seed=3))
+    assert [r.outcome for r in records] == ["transient_error", "transient_error", "ok"]
+    assert len(sleeps) == 2 and 0.5 <= sleeps[0] <= 1.5 and 1.0 <= sleeps[1] <= 3.0
+
+
+def test_fatal_backend_error_is_not_retried():
+    records = []
+    with pytest.raises(BackendError, match="no such model"):
+        client(Flaky(5, BackendError("no such model")), records).text("t", MSG, Sampling())
+    assert len(records) == 1 and records[0].outcome == "error"
+
+
+def test_dead_backend_gives_up():
+    records = []
+    with pytest.raises(BackendError, match="gave up after 2"):
+        client(Flaky(99, TransientBackendError("connection refused")), records, max_attempts=2).text("t", MSG, Sampling())
+
+
+def test_budget_is_enforced():
+    c = client(FakeBackend(), [], max_calls=2)
+    c.text("t", MSG, Sampling(max_tokens=10))
+    c.text("t", MSG, Sampling(max_tokens=10))
+    with pytest.raises(BudgetExceeded):
+        c.text("t", MSG, Sampling(max_tokens=10))
+
+
+def test_records_carry_the_call_details():
+    records = []
+    c = client(FakeBackend(model="m1"), records, story_id="s1")
+    c.text("scene.j2", MSG, Sampling(max_tokens=40, seed=9, temperature=0.3), scene_index=4, adapter="noir")
+    r = records[0]
+    assert (r.story_id, r.scene_index, r.template, r.backend, r.model, r.adapter, r.seed) == (
+        "s1", 4, "scene.j2", "fake", "m1", "noir", 9
+    )
+    assert r.sampling["temperature"] == 0.3 and r.tokens_in > 0 and r.tokens_out > 0 and len(r.prompt_hash) == 16

@@ -1,0 +1,382 @@
+"""dataprep stages as pure functions, and the pipeline on the fake backend."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from dataprep import compile as compile_stage
+from dataprep.clean import clean_markdown
+from dataprep.gutenberg import strip_boilerplate, to_markdown
+from dataprep.instructions import clean_instruction
+from dataprep.models import Book, Section
+from dataprep.pipeline import Options, Pipeline
+from dataprep.scenes import (
+    ATOMIC_MAX,
+    MIN_BLOCK_TOKENS,
+    blocks,
+    group,
+    heuristic_starts,
+    merge,
+    scene_text,
+    tidy_starts,
+)
+from dataprep.split import for_training, split_sections
+from dataprep.summaries import excerpt
+from dataprep.world import point_of_view
+from engine.backends.fake import prose
+from engine.config import resolve_settings
+from engine.drafting import system_message
+from engine.schema import Seed
+from engine.tokens import count_words, fallback_count
+
+
+def _prose(n_words: int, seed: int = 0) -> str:
+    return prose(random.Random(seed), n_words)
+
+
+GUTENBERG = """The Project Gutenberg EBook of Tiny Tale, by Ann Author
+
+Title: Tiny Tale
+
+Author: Ann Author
+
+*** START OF THIS PROJECT GUTENBERG EBOOK TINY TALE ***
+
+Produced by A Volunteer
+
+Contents
+
+ CHAPTER I.     The Start
+ CHAPTER II.    The End
+
+CHAPTER I.
+The Start
+
+{one}
+
+* * * * *
+
+{two}
+
+CHAPTER II.
+The End
+
+{three}
+
+THE END
+
+End of the Project Gutenberg EBook of Tiny Tale
+
+*** END OF THIS PROJECT GUTENBERG EBOOK TINY TALE ***
+
+This file should be named tiny.txt. Project Gutenberg-tm licence follows.
+"""
+
+
+def gutenberg_text() -> str:
+    return GUTENBERG.format(one=_prose(300, 1), two=_prose(300, 2), three=_prose(500, 3))
+
+
+def test_gutenberg_boilerplate_and_chapters():
+    text = gutenberg_text()
+    assert "Produced by" in strip_boilerplate(text)  # removed later, paragraph by paragraph
+    md, n = to_markdown(text, "Tiny Tale")
+    assert n == 2
+    assert "# Chapter 1: The Start" in md and "# Chapter 2: The End" in md
+    assert "Gutenberg" not in md and "Produced by" not in md and "THE END" not in md
+    assert md.count("* * *") == 1
+    # the contents list became front matter, not two empty chapters
+    assert md.index("# Front Matter") < md.index("# Chapter 1")
+
+
+def test_gutenberg_story_collection_headings():
+    body = "\n\n".join(
+        f"{num}. THE ADVENTURE OF THE {name}\n\n\nI.\n\n{_prose(200, i)}\n\nII.\n\n{_prose(200, i + 9)}"
+        for i, (num, name) in enumerate([("I", "RED LAMP"), ("II", "BLUE DOOR"), ("III", "GREEN KEY")])
+    )
+    md, n = to_markdown("*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\n" + body, "X")
+    assert n == 3
+    assert "# Chapter 2: THE ADVENTURE OF THE BLUE DOOR" in md
+    assert md.count("* * *") == 6  # the I./II. part numerals are scene breaks
+
+
+def test_clean_markdown_strips_epub_noise():
+    md = (
+        '<span id="titlepage.xhtml"></span>\n\n![](images/cover.jpg)\n\n'
+        '<span id="chapter_001.xhtml"></span>\n\n<div class="section">\n\n'
+        '# <span id="c1" class="audio">Chapter 1. Loomings.</span>\n\n</div>\n\n'
+        "Call me [Ishmael](#note1).[^1] Some years ago \\[never mind\\].\n\n42\n\n"
+        "------------------------------------------------------------------------\n\n"
+        "More text here.{#p2 .para}\n\n[^1]: A footnote.\n"
+    )
+    out = clean_markdown(md)
+    assert "# Chapter 1: Loomings" in out
+    for noise in ("<span", "<div", "![](", "(#note1)", "[^1]", "A footnote", "{#p2", "\n42\n"):
+        assert noise not in out
+    assert "Call me Ishmael. Some years ago [never mind]." in out
+    assert "* * *" in out
+
+
+def test_split_sections_flags_reference_matter():
+    md = (
+        "# ETYMOLOGY\n\nWhale, from the old words for it, one two three.\n\n"
+        "# EXTRACTS (Supplied by a Sub-Sub-Librarian)\n\nOne extract of five words here.\n\n"
+        "# Chapter 1: Loomings\n\nCall me Ishmael, some years ago, never mind.\n\n"
+        "# Epilogue\n\nThe drama is done, why then here does any one step forth.\n\n"
+        "<!--part-->\n\nThe Project Gutenberg EBook licence text, many words here.\n"
+    )
+    sections = split_sections(md)
+    kinds = {s.title: s.kind for s in sections}
+    assert kinds["ETYMOLOGY"] == "reference"
+    assert kinds["EXTRACTS (Supplied by a Sub-Sub-Librarian)"] == "reference"
+    assert kinds["Chapter 1: Loomings"] == "chapter" and kinds["Epilogue"] == "chapter"
+    assert kinds["Untitled"] == "reference"
+    trained = [s.title for s in sections if for_training(s)]
+    assert "Untitled" not in trained and "ETYMOLOGY" in trained
+
+
+def test_blocks_respect_minimum_and_breaks():
+    text = "\n\n".join(["Short line here."] * 30 + ["* * *"] + [_prose(60, 4)] * 4)
+    bl = blocks(text, fallback_count)
+    # Only a block cut short by a scene break (or the chapter end) may be under the minimum.
+    assert all(b.tokens >= MIN_BLOCK_TOKENS or nxt.hard_break for b, nxt in zip(bl, bl[1:], strict=False))
+    assert sum(b.hard_break for b in bl) == 1
+    assert heuristic_starts(bl).count(next(i for i, b in enumerate(bl) if b.hard_break)) == 1
+
+
+def test_long_paragraph_is_cut_at_sentences():
+    para = " ".join(f"Sentence number {i} walks along the quiet road." for i in range(400))
+    bl = blocks(para, fallback_count)
+    assert len(bl) > 1 and all(b.tokens <= ATOMIC_MAX for b in bl)
+    assert all(b.text.endswith(".") for b in bl)
+
+
+def test_merge_caps_scene_tokens():
+    text = "\n\n".join(_prose(120, i) for i in range(120))
+    bl = blocks(text, fallback_count)
+    atomic = group(bl, heuristic_starts(bl))
+    assert all(sum(b.tokens for b in a) <= ATOMIC_MAX + max(b.tokens for b in bl) for a in atomic)
+    scenes = merge(atomic, 3000)
+    sizes = [sum(b.tokens for b in s) for s in scenes]
+    assert max(sizes) <= 3000 and len(scenes) >= sum(sizes) // 3000
+    assert "\n\n".join(scene_text(s) for s in scenes) == "\n\n".join(b.text for b in bl)
+
+
+def test_tidy_starts_joins_tiny_scenes():
+    bl = blocks("\n\n".join(_prose(100, i) for i in range(20)), fallback_count)
+    kept = tidy_starts(bl, [1, 2, 3, 10])
+    assert 1 not in kept and 2 not in kept  # a one-block scene is too small
+    for a, b in zip([0, *kept], [*kept, len(bl)], strict=False):
+        assert sum(x.tokens for x in bl[a:b]) >= 400 or b == len(bl)
+
+
+def test_point_of_view_and_excerpt():
+    first = [Section(title="c", kind="chapter", text="I went to sea. My ship was old and I loved it. " * 30)]
+    third = [
+        Section(
+            title="c", kind="chapter", text="She went to sea. Her ship was old. “I love it,” she said. " * 30
+        )
+    ]
+    assert point_of_view(first) == "first" and point_of_view(third) == "third"
+    long = _prose(1000, 5)
+    short = excerpt(long, 100)
+    assert count_words(short) <= 105 and short.startswith(long.split()[0])
+
+
+def test_clean_instruction():
+    assert (
+        clean_instruction('Instruction: "Write the storm scene."\n\nMore notes.') == "Write the storm scene."
+    )
+    assert count_words(clean_instruction("word " * 200)) == 60
+
+
+@pytest.fixture
+def books(tmp_path: Path) -> list[Path]:
+    txt = tmp_path / "ann_author_-_tiny_tale.txt"
+    txt.write_text(gutenberg_text(), encoding="utf-8")
+    md = tmp_path / "bea_writer_-_other_tale.md"
+    chapters = "\n\n".join(f"# Chapter {i}: Part {i}\n\n{_prose(700, 10 + i)}" for i in range(1, 4))
+    md.write_text(
+        "# Preface\n\nA few words about this book before the story.\n\n" + chapters, encoding="utf-8"
+    )
+    return [txt, md]
+
+
+def run_fake(out: Path, paths: list[Path], **options) -> tuple[Pipeline, object]:
+    settings = resolve_settings(env={}, flags={"backend": "fake"})
+    pipeline = Pipeline(out, settings, Options(**options))
+    result = pipeline.run(paths)
+    return pipeline, result
+
+
+def test_pipeline_end_to_end_on_fake(tmp_path: Path, books: list[Path]):
+    out = tmp_path / "out"
+    pipeline, result = run_fake(out, books, splitter="llm", workers=3)
+    assert result.errors == [] and len(result.books) == 2
+    train = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    val = [json.loads(x) for x in (out / "val.jsonl").read_text().splitlines()]
+    assert train and val and {r["book_id"] for r in train}.isdisjoint({r["book_id"] for r in val})
+    book = Book.model_validate_json((out / "books" / "ann-author-tiny-tale" / "book.json").read_text())
+    assert book.meta.total_chapters == 2 and book.meta.world_context
+    record = (train + val)[0]
+    assert set(record) == {"messages", "book_id", "scene_id", "author", "tokens"}
+    system, user, assistant = record["messages"]
+    assert [system["role"], user["role"], assistant["role"]] == ["system", "user", "assistant"]
+    # the drafting engine's own system message and scene prompt shape
+    rec_book = Book.model_validate_json((out / "books" / record["book_id"] / "book.json").read_text())
+    seed = Seed(title=rec_book.meta.title, premise="x", pov=rec_book.meta.pov)
+    assert system["content"] == system_message(seed, rec_book.meta.world_context).content
+    assert "RUNNING SUMMARY" in user["content"] and "SCENE GOAL:" in user["content"]
+    assert record["tokens"] == pipeline.backend.count_prompt_tokens(
+        [compile_stage.Message(**m) for m in record["messages"]]
+    )
+    # every model call is recorded, and every template the stages use was called
+    templates = {row["template"] for row in pipeline._store.db["calls"].rows}
+    assert {
+        "dataprep_world.j2",
+        "dataprep_boundaries.j2",
+        "summary.j2",
+        "dataprep_instruction.j2",
+    } <= templates
+    assert "dataprep_ref_instruction.j2" in templates  # the Preface is a reference scene
+    assert result.calls == pipeline._store.db["calls"].count
+    report = json.loads((out / "report.json").read_text())
+    assert report["records"] == len(train) + len(val) and report["split"] == "book"
+    assert set(report["by_book"]) == {"ann-author-tiny-tale", "bea-writer-other-tale"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["packages"]["pydantic"] and len(manifest["inputs"]) == 2
+    assert (out / "ref" / "bea-writer-other-tale" / "01-preface.md").exists()
+    pipeline.close()
+
+
+def test_pipeline_resumes_without_new_calls(tmp_path: Path, books: list[Path]):
+    out = tmp_path / "out"
+    first, result = run_fake(out, books)
+    first.close()
+    before = (out / "train.jsonl").read_text()
+    again, result2 = run_fake(out, books)
+    assert result2.calls == 0 and (out / "train.jsonl").read_text() == before
+    again.close()
+    # A changed book redoes only its own work.
+    books[1].write_text(books[1].read_text() + "\n\n# Chapter 4: More\n\n" + _prose(500, 99))
+    third, result3 = run_fake(out, books)
+    assert 0 < result3.calls < result.calls
+    third.close()
+
+
+def test_summaries_use_the_engine_update_summary(tmp_path: Path, books: list[Path], monkeypatch):
+    import dataprep.summaries as summaries
+
+    seen = []
+    real = summaries.update_summary
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["scene_index"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(summaries, "update_summary", spy)
+    pipeline, _ = run_fake(tmp_path / "out", books[:1])
+    book = pipeline.load_book("ann-author-tiny-tale")
+    story = [i for i, s in enumerate(book.scenes) if s.kind == "chapter"]
+    assert seen == story[1:]  # every story scene after the first, in order
+    ref = [s for s in book.scenes if s.kind == "reference"]
+    assert ref and all("Outside the story" in s.running_summary.scene_end_state for s in ref)
+    pipeline.close()
+
+
+def test_single_book_splits_by_chapter(tmp_path: Path, books: list[Path]):
+    pipeline, result = run_fake(tmp_path / "out", books[1:], val_fraction=0.34)
+    report = result.report
+    assert report["split"] == "chapter" and report["val"] > 0 and report["train"] > 0
+    pipeline.close()
+
+
+def test_over_length_records_are_listed(tmp_path: Path, books: list[Path]):
+    pipeline, result = run_fake(tmp_path / "out", books[:1], sequence_len=256)
+    report = result.report
+    assert len(report["over_length"]) == report["records"] > 0
+    assert all(row["tokens"] > 256 for row in report["over_length"])
+    pipeline.close()
+
+
+def test_cli_run_fake(tmp_path: Path, books: list[Path]):
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    bad = tmp_path / "broken.epub"
+    bad.write_bytes(b"")
+    result = CliRunner().invoke(
+        app,
+        ["--backend", "fake", "dataprep", "run", str(bad), *map(str, books), "--out", str(tmp_path / "o")],
+    )
+    assert result.exit_code == 1
+    assert f"{bad}: empty file" in result.output
+    assert (tmp_path / "o" / "train.jsonl").exists()
+    assert "2 book(s) done, 1 failed" in result.output
+
+
+def test_fake_faults_are_retried(tmp_path: Path, books: list[Path]):
+    settings = resolve_settings(env={}, flags={"backend": "fake"}).model_copy(
+        update={"fake_fault_rate": 0.2, "backoff_s": 0.0}
+    )
+    pipeline = Pipeline(tmp_path / "out", settings, Options(splitter="llm"))
+    result = pipeline.run(books[:1])
+    outcomes = {row["outcome"] for row in pipeline._store.db["calls"].rows}
+    assert result.errors == [] and "ok" in outcomes and outcomes - {"ok"}
+    pipeline.close()
+
+
+def test_jsonl_loads_with_datasets(tmp_path: Path, books: list[Path]):
+    datasets = pytest.importorskip("datasets")
+    out = tmp_path / "out"
+    pipeline, result = run_fake(out, books)
+    files = {"train": str(out / "train.jsonl"), "validation": str(out / "val.jsonl")}
+    ds = datasets.load_dataset("json", data_files=files, cache_dir=str(tmp_path / "cache"))
+    assert ds["train"].num_rows + ds["validation"].num_rows == result.report["records"]
+    assert ds["train"].column_names == ["messages", "book_id", "scene_id", "author", "tokens"]
+    pipeline.close()
+
+
+def test_model_calls_run_concurrently(tmp_path: Path, books: list[Path]):
+    import threading
+    import time
+
+    from engine.backends.fake import FakeBackend
+
+    class Tracking(FakeBackend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.in_flight = self.peak = 0
+            self.guard = threading.Lock()
+
+        def complete(self, *args, **kwargs):
+            with self.guard:
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+            time.sleep(0.01)
+            try:
+                return super().complete(*args, **kwargs)
+            finally:
+                with self.guard:
+                    self.in_flight -= 1
+
+    settings = resolve_settings(env={}, flags={"backend": "fake"})
+    peaks = {}
+    for workers in (1, 4):
+        backend = Tracking()
+        pipeline = Pipeline(
+            tmp_path / f"w{workers}",
+            settings,
+            Options(splitter="llm", workers=workers),
+            backend_factory=lambda s, b=backend: b,
+        )
+        assert pipeline.run(books).errors == []
+        peaks[workers] = backend.peak
+        pipeline.close()
+    # one worker: the summary chain and one instruction worker at most; four: boundary calls overlap too
+    assert peaks[1] <= 2 < peaks[4]

@@ -1,0 +1,222 @@
+"""Grid sweeps (seed 001's LoRA vs DoRA x rank/alpha x data size x lr): one results row per configuration.
+
+A sweep file:
+    sweep:
+      base: mistral-nemo-dora.yaml        # a training config, relative to this file
+      output_dir: runs/nemo-sweep
+      grid:
+        peft_use_dora: [false, true]
+        lora_r,lora_alpha: [[16, 32], [32, 64]]   # keys joined by "," vary together
+        max_samples: [500, 1000]
+        learning_rate: [1.0e-4, 2.0e-4]
+Rows land in OUTPUT_DIR/results.jsonl (appended as each finishes) and results.csv; a rerun skips rows
+whose id already has status ok, so an interrupted sweep resumes where it stopped."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.config import ConfigError, _read_config_file
+from train.config import TrainConfig, resolve_train_config
+
+COLUMNS = [
+    "id",
+    "status",
+    "peft_use_dora",
+    "lora_r",
+    "lora_alpha",
+    "max_samples",
+    "learning_rate",
+    "steps",
+    "initial_eval_loss",
+    "final_eval_loss",
+    "best_eval_loss",
+    "tokens_per_s",
+    "wall_s",
+    "train_examples",
+    "overrides",
+    "error",
+]
+
+
+class SweepSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base: Path
+    output_dir: Path = Path("runs") / "sweep"
+    grid: dict[str, list[Any]] = Field(min_length=1)
+    # Keys applied to every row (e.g. max_steps for a quick sweep).
+    fixed: dict[str, Any] = Field(default_factory=dict)
+
+
+class Sweep(BaseModel):
+    spec: SweepSpec
+    source: str
+    base_config: Path
+
+
+def is_sweep_file(path: Path) -> bool:
+    data = _read_config_file(path)
+    return isinstance(data, dict) and "sweep" in data
+
+
+def load_sweep(path: Path, output_dir: Path | None = None) -> Sweep:
+    data = _read_config_file(path)
+    if set(data) != {"sweep"}:
+        raise ConfigError(f"{path}: expected one top-level key 'sweep'")
+    try:
+        spec = SweepSpec(**(data["sweep"] or {}))
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise ConfigError(f"{path}: field 'sweep.{'.'.join(map(str, e['loc']))}': {e['msg']}") from None
+    if output_dir is not None:
+        spec.output_dir = output_dir
+    base = spec.base if spec.base.is_absolute() else path.parent / spec.base
+    sw = Sweep(spec=spec, source=str(path), base_config=base)
+    for overrides in rows(sw.spec):  # every row must be a valid config before anything trains
+        _row_config(sw, overrides)
+    return sw
+
+
+def rows(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The grid's cartesian product, as override dicts, in a stable order."""
+    axes = []
+    for key, values in spec.grid.items():
+        names = [k.strip() for k in key.split(",")]
+        opts = []
+        for v in values:
+            if len(names) > 1:
+                if not isinstance(v, list | tuple) or len(v) != len(names):
+                    raise ConfigError(f"grid '{key}': each value must be a list of {len(names)}")
+                opts.append(dict(zip(names, v, strict=True)))
+            else:
+                opts.append({names[0]: v})
+        axes.append(opts)
+    out = []
+    for combo in itertools.product(*axes):
+        merged: dict[str, Any] = dict(spec.fixed)
+        for part in combo:
+            merged.update(part)
+        out.append(merged)
+    return out
+
+
+def row_id(overrides: dict[str, Any]) -> str:
+    key = json.dumps(overrides, sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def _row_config(sw: Sweep, overrides: dict[str, Any]) -> TrainConfig:
+    flags = {**overrides, "output_dir": sw.spec.output_dir / row_id(overrides)}
+    try:
+        return resolve_train_config(sw.base_config, env={}, flags=flags)
+    except ConfigError as exc:
+        raise ConfigError(f"{sw.source}: row {overrides}: {exc}") from None
+
+
+def done_ids(results: Path) -> set[str]:
+    if not results.exists():
+        return set()
+    ids = set()
+    for line in results.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if row.get("status") == "ok":
+                ids.add(row["id"])
+    return ids
+
+
+def write_csv(results: Path, csv_path: Path) -> None:
+    latest: dict[str, dict] = {}
+    for line in results.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            latest[row["id"]] = row  # a retried row replaces its failed attempt
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for row in latest.values():
+            w.writerow({**row, "overrides": json.dumps(row.get("overrides"))})
+    tmp.replace(csv_path)
+
+
+def run_sweep(
+    sw: Sweep,
+    dry_run: bool = False,
+    log: Callable[[str], None] = print,
+    train_fn: Callable[[TrainConfig], dict] | None = None,
+) -> list[dict[str, Any]]:
+    """Train each row not already finished; returns the rows of this invocation (skipped ones marked)."""
+    if train_fn is None:
+        from train.trainer import run as train_fn
+    out_dir = sw.spec.output_dir
+    results = out_dir / "results.jsonl"
+    finished = done_ids(results)
+    produced = []
+    all_rows = rows(sw.spec)
+    for n, overrides in enumerate(all_rows, 1):
+        rid = row_id(overrides)
+        cfg = _row_config(sw, overrides)
+        base_row = {
+            "id": rid,
+            "overrides": overrides,
+            "peft_use_dora": cfg.peft_use_dora,
+            "lora_r": cfg.lora_r,
+            "lora_alpha": cfg.lora_alpha,
+            "max_samples": cfg.max_samples,
+            "learning_rate": cfg.learning_rate,
+        }
+        if rid in finished:
+            log(f"[{n}/{len(all_rows)}] {rid} done already, skipped")
+            produced.append({**base_row, "status": "skipped"})
+            continue
+        if dry_run:
+            produced.append({**base_row, "status": "planned"})
+            continue
+        log(f"[{n}/{len(all_rows)}] {rid} {overrides}")
+        t0 = time.perf_counter()
+        try:
+            res = train_fn(cfg)
+            row = {
+                **base_row,
+                "status": "ok",
+                **{
+                    k: res.get(k)
+                    for k in (
+                        "steps",
+                        "initial_eval_loss",
+                        "final_eval_loss",
+                        "best_eval_loss",
+                        "tokens_per_s",
+                        "wall_s",
+                        "train_examples",
+                        "eval_curve",
+                    )
+                },
+            }
+        except (ConfigError, RuntimeError, ValueError, OSError) as exc:
+            # One bad row must not stop the sweep; it is recorded and retried on the next run.
+            row = {
+                **base_row,
+                "status": "error",
+                "error": str(exc).splitlines()[0] if str(exc) else repr(exc),
+                "wall_s": time.perf_counter() - t0,
+                "trace": traceback.format_exc(limit=3),
+            }
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with results.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row, default=str) + "\n")
+        write_csv(results, out_dir / "results.csv")
+        produced.append(row)
+    return produced
