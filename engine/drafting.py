@@ -117,7 +117,9 @@ def draft_scene(
     first = client.text(
         "scene.j2",
         messages,
-        sampling_for(min(want, max_new_tokens(messages)), call_seed(base_seed, "scene", scene_index, 0, variant)),
+        sampling_for(
+            min(want, max_new_tokens(messages)), call_seed(base_seed, "scene", scene_index, 0, variant)
+        ),
         scene_index=scene_index,
         adapter=adapter,
     )

@@ -45,6 +45,7 @@ def run_story(
     if snapshot.values and not snapshot.next:
         return store.stats(story_id)
     start = None if snapshot.values else {"story_id": story_id}
+    store.update_story(story_id, status="drafting")
     # durability="sync": a checkpoint is on disk before the next node starts, so a kill loses at most
     # the node in flight, and that node finds its finished work in the store when it runs again.
     for chunk in graph.stream(start, config, stream_mode="updates", durability="sync"):

@@ -30,7 +30,8 @@ CHARS_PER_WORD = 7
 
 def summary_schema() -> dict:
     props = {
-        name: {"type": "string", "minLength": 3, "maxLength": cap * CHARS_PER_WORD} for name, cap in FIELD_CAPS.items()
+        name: {"type": "string", "minLength": 3, "maxLength": cap * CHARS_PER_WORD}
+        for name, cap in FIELD_CAPS.items()
     }
     return {
         "type": "object",

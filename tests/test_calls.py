@@ -54,7 +54,9 @@ class Flaky(FakeBackend):
 
 def test_transient_errors_back_off_then_succeed():
     sleeps, records = [], []
-    c = ModelClient(Flaky(2, TransientBackendError("503")), records.append, sleep=sleeps.append, backoff_s=1.0)
+    c = ModelClient(
+        Flaky(2, TransientBackendError("503")), records.append, sleep=sleeps.append, backoff_s=1.0
+    )
     c.text("scene.j2", MSG, Sampling(max_tokens=20, seed=3))
     assert [r.outcome for r in records] == ["transient_error", "transient_error", "ok"]
     assert len(sleeps) == 2 and 0.5 <= sleeps[0] <= 1.5 and 1.0 <= sleeps[1] <= 3.0
@@ -70,7 +72,9 @@ def test_fatal_backend_error_is_not_retried():
 def test_dead_backend_gives_up():
     records = []
     with pytest.raises(BackendError, match="gave up after 2"):
-        client(Flaky(99, TransientBackendError("connection refused")), records, max_attempts=2).text("t", MSG, Sampling())
+        client(Flaky(99, TransientBackendError("connection refused")), records, max_attempts=2).text(
+            "t", MSG, Sampling()
+        )
 
 
 def test_budget_is_enforced():
@@ -87,6 +91,14 @@ def test_records_carry_the_call_details():
     c.text("scene.j2", MSG, Sampling(max_tokens=40, seed=9, temperature=0.3), scene_index=4, adapter="noir")
     r = records[0]
     assert (r.story_id, r.scene_index, r.template, r.backend, r.model, r.adapter, r.seed) == (
-        "s1", 4, "scene.j2", "fake", "m1", "noir", 9
+        "s1",
+        4,
+        "scene.j2",
+        "fake",
+        "m1",
+        "noir",
+        9,
     )
-    assert r.sampling["temperature"] == 0.3 and r.tokens_in > 0 and r.tokens_out > 0 and len(r.prompt_hash) == 16
+    assert (
+        r.sampling["temperature"] == 0.3 and r.tokens_in > 0 and r.tokens_out > 0 and len(r.prompt_hash) == 16
+    )

@@ -84,7 +84,9 @@ def test_checkpoints_do_not_grow_with_the_book(db_path):
     """Graph state holds no scene text: checkpoint blobs stay small however many scenes exist."""
     seed = Seed(premise="p", scenes=20, target_words=20 * 300, scene_words=300, seed=1)
     store, sid = draft(db_path, seed)
-    sizes = [len(r[0]) for r in store.db.execute("select checkpoint from checkpoints where thread_id = ?", [sid])]
+    sizes = [
+        len(r[0]) for r in store.db.execute("select checkpoint from checkpoints where thread_id = ?", [sid])
+    ]
     total_text = sum(len(s["text"]) for s in store.scenes(sid))
     assert max(sizes) < 5_000 < total_text
 
@@ -116,7 +118,9 @@ def test_redraft_makes_a_new_version_of_one_scene(db_path):
 
 
 def test_cli_list_show_and_resume(db_path, short_seed, runner):
-    result = runner.invoke(app, ["--db", str(db_path), "--backend", "fake", "write", str(short_seed), "--json"])
+    result = runner.invoke(
+        app, ["--db", str(db_path), "--backend", "fake", "write", str(short_seed), "--json"]
+    )
     sid = json.loads(result.stdout)["story_id"]
     listed = json.loads(runner.invoke(app, ["--db", str(db_path), "list", "--json"]).stdout)
     assert [r["story_id"] for r in listed] == [sid] and listed[0]["scenes"] == 4
@@ -135,3 +139,20 @@ def test_malformed_json_faults_are_retried_and_recorded(db_path):
     assert len(store.scenes(sid)) == 4
     assert {"malformed", "transient_error"} & {c["outcome"] for c in calls}
     assert all(c["attempt"] == c["retries"] + 1 for c in calls)
+
+
+def test_epub_export_through_pandoc(db_path, tmp_path, runner):
+    import zipfile
+
+    pytest.importorskip("pypandoc")
+    seed = Seed(title="Brass", premise="p", scenes=3, target_words=600, scene_words=200, seed=3)
+    store, sid = draft(db_path, seed)
+    out = tmp_path / "novel.epub"
+    result = runner.invoke(app, ["--db", str(db_path), "export", sid, "--out", str(out), "--format", "epub"])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as z:
+        assert z.read("mimetype") == b"application/epub+zip"
+        xhtml = " ".join(z.read(n).decode() for n in z.namelist() if n.endswith(".xhtml"))
+    first_words = store.scenes(sid)[0]["text"].split()[:4]
+    assert " ".join(first_words) in xhtml
+    assert not list(tmp_path.glob("*.part*"))

@@ -18,16 +18,35 @@ def test_layout_covers_every_scene_with_no_empty_chapter(n):
 
 
 def _prompt(missing, got):
-    return ScenesPrompt(premise="p", act_title="a", chapter_title="c", chapter_summary="", characters=[], n_scenes=missing, earlier_goals=[])
+    return ScenesPrompt(
+        premise="p",
+        act_title="a",
+        chapter_title="c",
+        chapter_summary="",
+        characters=[],
+        n_scenes=missing,
+        earlier_goals=[],
+    )
 
 
 def test_missing_and_broken_items_are_asked_for_again():
     fake = FakeBackend()
     fake.enqueue(
-        json.dumps({"scenes": [{"goal": "Isla finds the log.", "characters": [], "setting": "tower"}, {"goal": ""}]}),
-        json.dumps({"scenes": [{"goal": "Tobias lies.", "characters": ["Tobias"], "setting": "boat"}, {"goal": "Storm."}]}),
+        json.dumps(
+            {"scenes": [{"goal": "Isla finds the log.", "characters": [], "setting": "tower"}, {"goal": ""}]}
+        ),
+        json.dumps(
+            {
+                "scenes": [
+                    {"goal": "Tobias lies.", "characters": ["Tobias"], "setting": "boat"},
+                    {"goal": "Storm."},
+                ]
+            }
+        ),
     )
-    got = collect_items(ModelClient(fake), SYSTEM, "outline_scenes.j2", _prompt, "scenes", {}, SceneGoal, 3, Sampling(), "t")
+    got = collect_items(
+        ModelClient(fake), SYSTEM, "outline_scenes.j2", _prompt, "scenes", {}, SceneGoal, 3, Sampling(), "t"
+    )
     assert [g.goal for g in got] == ["Isla finds the log.", "Tobias lies.", "Storm."]
     asked = [h["json_schema"]["properties"]["scenes"]["minItems"] for h in fake.history]
     assert asked == [3, 2]  # the second batch asks only for what is missing
@@ -37,14 +56,27 @@ def test_a_model_that_never_delivers_gets_a_clear_error_not_a_loop():
     fake = FakeBackend()
     fake.enqueue(*[json.dumps({"scenes": []})] * 10)
     with pytest.raises(ModelOutputError, match=f"0 of 2 valid items after {MAX_ROUNDS}"):
-        collect_items(ModelClient(fake), SYSTEM, "outline_scenes.j2", _prompt, "scenes", {}, SceneGoal, 2, Sampling(), "t")
+        collect_items(
+            ModelClient(fake),
+            SYSTEM,
+            "outline_scenes.j2",
+            _prompt,
+            "scenes",
+            {},
+            SceneGoal,
+            2,
+            Sampling(),
+            "t",
+        )
     assert fake.calls == MAX_ROUNDS
 
 
 @pytest.mark.parametrize("n", [3, 20, 41])
 def test_outline_has_exactly_the_requested_scenes(n):
     seed = Seed(premise="p", scenes=n, target_words=n * 100, scene_words=100)
-    acts = plan_outline(ModelClient(FakeBackend()), SYSTEM, seed, lambda mt, s: Sampling(max_tokens=mt, seed=s))
+    acts = plan_outline(
+        ModelClient(FakeBackend()), SYSTEM, seed, lambda mt, s: Sampling(max_tokens=mt, seed=s)
+    )
     from engine.schema import Outline
 
     assert len(Outline(acts=acts).scene_goals()) == n

@@ -1,5 +1,6 @@
 """Every template has one typed input whose fields are exactly the template's variables."""
 
+import contextlib
 import importlib
 
 import jinja2
@@ -10,10 +11,8 @@ from engine.prompts import all_prompt_inputs, environment, template_names
 
 # Packages that define PromptInput subclasses for their own templates.
 for module in ("engine.prompts", "dataprep.prompts", "train.prompts"):
-    try:
+    with contextlib.suppress(ModuleNotFoundError):
         importlib.import_module(module)
-    except ModuleNotFoundError:
-        pass
 
 
 def _variables(name: str) -> set[str]:
@@ -41,9 +40,8 @@ def test_missing_variable_is_an_error():
 
 def test_scene_prompt_puts_stable_parts_first():
     from engine.drafting import system_message
-    from engine.prompts import ScenePrompt
+    from engine.prompts import ScenePrompt, summary_lines
     from engine.schema import RunningSummary, Seed
-    from engine.prompts import summary_lines
 
     seed = Seed(premise="p", title="T", style="terse")
     system = system_message(seed, "WORLD-TEXT")

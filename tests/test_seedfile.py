@@ -67,7 +67,9 @@ def test_missing_file_is_a_clean_error(runner, db_path, tmp_path):
 
 
 def test_json_output_of_valid_seed(runner, db_path, short_seed):
-    result = runner.invoke(app, ["--db", str(db_path), "--backend", "fake", "write", str(short_seed), "--json"])
+    result = runner.invoke(
+        app, ["--db", str(db_path), "--backend", "fake", "write", str(short_seed), "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["scenes"] == 4 and report["words"] > 0 and report["story_id"]

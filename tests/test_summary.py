@@ -21,7 +21,11 @@ def test_over_caps_names_fields_and_groups():
     s = RunningSummary(scene_end_state=words(26), global_events=words(60))
     over = over_caps(s)
     assert "scene_end_state" in over and "global_events" not in over and "LOCAL total" not in over
-    assert "GLOBAL total" in over_caps(RunningSummary(**{k: words(c) for k, c in FIELD_CAPS.items()}, ) .model_copy(update={"world_state": words(21)}))
+    assert "GLOBAL total" in over_caps(
+        RunningSummary(
+            **{k: words(c) for k, c in FIELD_CAPS.items()},
+        ).model_copy(update={"world_state": words(21)})
+    )
 
 
 def test_trim_is_deterministic_and_within_caps():
@@ -36,7 +40,12 @@ def test_compress_calls_then_trim_are_recorded():
     fake.enqueue(*[too_long] * (1 + MAX_COMPRESS_CALLS))
     records = []
     result = update_summary(
-        ModelClient(fake, records.append), SYSTEM, RunningSummary(), "A scene.", fallback_count, Sampling(seed=1)
+        ModelClient(fake, records.append),
+        SYSTEM,
+        RunningSummary(),
+        "A scene.",
+        fallback_count,
+        Sampling(seed=1),
     )
     assert result.compress_calls == MAX_COMPRESS_CALLS and result.trimmed
     assert within_caps(result.summary) and result.tokens <= 400
