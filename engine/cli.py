@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from engine.backends import BackendError, create_backend
+from engine.backends import Backend, BackendError, create_backend
 from engine.calls import BudgetExceeded, ModelOutputError
 from engine.config import ConfigError, Settings, resolve_settings, save_config
 from engine.export import export_story
 from engine.novel import new_story, redraft_scene, run_story
+from engine.schema import WORLD_MAX_TOKENS
 from engine.seedfile import SeedError, load_seed
 from engine.store import Store, StoryNotFound
 
@@ -111,16 +112,24 @@ class DraftProgress:
             self.progress.update(self.task, completed=stats["scenes_done"], words=stats["words"], tps=tps)
 
 
-def _draft(ctx: typer.Context, store: Store, story_id: str, settings: Settings, as_json: bool) -> None:
-    seed = store.seed(story_id)
+def _open_backend(settings: Settings) -> Backend:
+    """The model (and adapter) must be there before a story is created or resumed."""
     try:
         backend = create_backend(settings)
         backend.check([settings.adapter] if settings.adapter else None)
+    except BackendError as exc:
+        raise fail(str(exc)) from None
+    return backend
+
+
+def _draft(store: Store, story_id: str, settings: Settings, backend: Backend, as_json: bool) -> None:
+    seed = store.seed(story_id)
+    try:
         with DraftProgress(store, story_id, seed.scene_count, as_json) as progress:
             stats = run_story(store, story_id, settings, backend, on_update=progress)
     except KeyboardInterrupt:
         raise fail(f"interrupted; continue with: novelcraft resume {story_id}", EXIT_INTERRUPTED) from None
-    except (BackendError, ModelOutputError, BudgetExceeded, ValueError) as exc:
+    except (BackendError, ModelOutputError, BudgetExceeded) as exc:
         store.update_story(story_id, status="failed")
         raise fail(f"story {story_id}: {exc}; continue later with: novelcraft resume {story_id}") from None
     report = {
@@ -151,13 +160,19 @@ def write(
         seed = load_seed(seed_file)
     except SeedError as exc:
         raise fail(str(exc), EXIT_BAD_INPUT) from None
+    backend = _open_backend(settings)
+    if seed.world and (n := backend.count_tokens(seed.world)) > WORLD_MAX_TOKENS:
+        raise fail(
+            f"{seed_file}: field 'world': {n} tokens, over the {WORLD_MAX_TOKENS}-token budget",
+            EXIT_BAD_INPUT,
+        )
     store = open_store(settings)
     story_id = new_story(store, seed, settings)
     if not as_json:
         err.print(
             f"story [bold]{story_id}[/]: {seed.title} ({seed.scene_count} scenes, ~{seed.target_words:,} words)"
         )
-    _draft(ctx, store, story_id, settings, as_json)
+    _draft(store, story_id, settings, backend, as_json)
 
 
 def _existing(store: Store, story_id: str) -> None:
@@ -172,7 +187,8 @@ def resume(ctx: typer.Context, story_id: str, as_json: JsonOpt = False) -> None:
     """Continue a story from its last finished step (after a crash, Ctrl-C or an error)."""
     store = open_store(settings_for(ctx))
     _existing(store, story_id)
-    _draft(ctx, store, story_id, _story_settings(ctx, store, story_id), as_json)
+    settings = _story_settings(ctx, store, story_id)
+    _draft(store, story_id, settings, _open_backend(settings), as_json)
 
 
 @app.command()
@@ -187,7 +203,7 @@ def redraft(
     _existing(store, story_id)
     settings = _story_settings(ctx, store, story_id)
     try:
-        row = redraft_scene(store, story_id, scene - 1, settings, create_backend(settings))
+        row = redraft_scene(store, story_id, scene - 1, settings, _open_backend(settings))
     except KeyError as exc:
         raise fail(str(exc.args[0]), EXIT_BAD_INPUT) from None
     except (BackendError, ModelOutputError, BudgetExceeded) as exc:

@@ -20,7 +20,7 @@ from engine.calls import ModelClient
 from engine.config import Settings
 from engine.drafting import draft_scene, generate_world, system_message
 from engine.outline import call_seed, plan_outline
-from engine.schema import WORLD_MAX_TOKENS, Outline, RunningSummary
+from engine.schema import Outline, RunningSummary
 from engine.store import BUSY_TIMEOUT_S, Store
 from engine.summary import update_summary
 
@@ -61,10 +61,6 @@ class Drafter:
         if not world:
             world = generate_world(self.client, seed, self.backend.count_tokens, self.sampling_for)
             self.store.update_story(story_id, world=world)
-        elif self.backend.count_tokens(world) > WORLD_MAX_TOKENS:
-            raise ValueError(
-                f"seed field 'world' has {self.backend.count_tokens(world)} tokens, over {WORLD_MAX_TOKENS}"
-            )
         outline = self.store.outline(story_id)
         if outline is None:
             acts = plan_outline(self.client, system_message(seed, world), seed, self.structured_sampling_for)

@@ -73,3 +73,18 @@ def test_json_output_of_valid_seed(runner, db_path, short_seed):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["scenes"] == 4 and report["words"] > 0 and report["story_id"]
+
+
+def test_world_over_400_tokens_is_a_seed_error(tmp_path, runner, db_path):
+    seed = tmp_path / "long_world.yaml"
+    seed.write_text("premise: A tale.\nworld: " + "the harbour lamp burns all night " * 80 + "\n")
+    result = runner.invoke(app, ["--db", str(db_path), "--backend", "fake", "write", str(seed)])
+    assert result.exit_code == 2
+    assert "long_world.yaml" in result.output and "world" in result.output
+    assert Store(db_path).stories() == []
+
+
+def test_unknown_backend_fails_before_any_story(tmp_path, runner, db_path, short_seed):
+    result = runner.invoke(app, ["--db", str(db_path), "--backend", "nosuch", "write", str(short_seed)])
+    assert result.exit_code == 1 and "nosuch" in result.output
+    assert Store(db_path).stories() == []
