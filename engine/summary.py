@@ -23,16 +23,22 @@ from engine.schema import (
 from engine.tokens import count_words, first_words
 
 MAX_COMPRESS_CALLS = 3
-# Constrained decoders (llama.cpp grammars, vLLM structured outputs) honour maxLength; ~7 characters
-# a word keeps most answers inside the word cap so that compress calls stay rare.
-CHARS_PER_WORD = 7
+# Constrained decoders (llama.cpp grammars, vLLM structured outputs) honour maxLength. English prose
+# averages ~5.7 characters a word with its space, so 5.5 keeps most answers inside the word cap and
+# compress calls stay rare; GLOBAL fields are scaled so their sum fits the group's 140 words, not 150.
+CHARS_PER_WORD = 5.5
+
+
+def char_limits() -> dict[str, int]:
+    limits = {}
+    for caps, total in ((LOCAL_CAPS, LOCAL_TOTAL_CAP), (GLOBAL_CAPS, GLOBAL_TOTAL_CAP)):
+        scale = min(1.0, total / sum(caps.values()))
+        limits.update({name: int(cap * scale * CHARS_PER_WORD) for name, cap in caps.items()})
+    return limits
 
 
 def summary_schema() -> dict:
-    props = {
-        name: {"type": "string", "minLength": 3, "maxLength": cap * CHARS_PER_WORD}
-        for name, cap in FIELD_CAPS.items()
-    }
+    props = {name: {"type": "string", "minLength": 3, "maxLength": n} for name, n in char_limits().items()}
     return {
         "type": "object",
         "properties": props,

@@ -50,7 +50,8 @@ def test_resume_after_a_crash_loses_and_duplicates_nothing(db_path, tmp_path):
 
     class CrashingFake(FakeBackend):
         def complete(self, *a, **kw):
-            if self.calls == 17:  # somewhere in the middle of scene drafting
+            prose_calls = sum(1 for h in self.history if h["json_schema"] is None)
+            if prose_calls == 3:  # world, scene 1, scene 2: crash while scene 3 is being written
                 raise Crash
             return super().complete(*a, **kw)
 
