@@ -2,7 +2,7 @@
 
 Answers come from the engine's FakeBackend (valid JSON for a schema, prose otherwise), so a whole novel
 can be drafted through the real `openai` backend over real HTTP. Faults are injected on a share of the
-requests, drawn from a seeded RNG so a run is repeatable:
+requests, on an even schedule with a seeded phase, so a run is repeatable:
   500 / 503+Retry-After / 429, a stall past the client's timeout, a connection dropped without an answer,
   a 200 whose body is cut mid-JSON, and (for schema calls) model content that is malformed or truncated.
 """
@@ -19,6 +19,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from engine.backends.fake import FakeBackend
+from engine.backends.openai_compat import CHATML_TEMPLATE, render_chat
 from engine.schema import Message, Sampling
 
 HTTP_FAULTS = ("500", "503", "429", "timeout", "drop", "cut_body")
@@ -53,6 +54,7 @@ class SimServer:
         owned_by: str = "vllm",
         fixed_answer: bytes | None = None,
         die_after: int | None = None,
+        rotation: dict[bool, int] | None = None,
     ) -> None:
         self.model, self.loras, self.owned_by = model, loras, owned_by
         self.fault_rate, self.faults, self.stall_s = fault_rate, faults, stall_s
@@ -65,7 +67,9 @@ class SimServer:
         self.fixed_answer = fixed_answer
         # After this many answered chat completions the server goes away (connections refused).
         self.die_after, self.answered, self.dead = die_after, 0, False
-        self._next_fault = {False: 0, True: 0}
+        # Where each fault rotation stands; pass one server's to the next to carry it on.
+        self.rotation = rotation if rotation is not None else {False: 0, True: 0}
+        self._n, self._phase = 0, self.rng.random()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -92,7 +96,10 @@ class SimServer:
 
     def draw_fault(self, json_call: bool) -> str | None:
         with self.lock:
-            if self.fault_rate <= 0 or self.rng.random() >= self.fault_rate:
+            # An even schedule (every 1/rate-th request, from a seeded phase) rather than coin flips:
+            # exactly `fault_rate` of the requests fail however few a short run makes.
+            n, self._n = self._n, self._n + 1
+            if int((n + 1) * self.fault_rate + self._phase) == int(n * self.fault_rate + self._phase):
                 return None
             # Kinds rotate rather than being drawn, so every kind shows up in a short run; structured
             # calls are few, so they get the content faults that only they can have.
@@ -100,8 +107,8 @@ class SimServer:
             kinds = content if json_call and content else [f for f in self.faults if f not in CONTENT_FAULTS]
             if not kinds:
                 return None
-            fault = kinds[self._next_fault[json_call] % len(kinds)]
-            self._next_fault[json_call] += 1
+            fault = kinds[self.rotation[json_call] % len(kinds)]
+            self.rotation[json_call] += 1
             self.injected[fault] += 1
             return fault
 
@@ -120,6 +127,13 @@ class SimServer:
             {"id": n, "object": "model", "owned_by": self.owned_by, "parent": self.model} for n in self.loras
         ]
         return {"object": "list", "data": data}
+
+    def tokenize_llamacpp(self, body: dict) -> dict:
+        """llama.cpp server's dialect: `content` in, `tokens` out, specials only when asked."""
+        text = body.get("content", "")
+        specials = text.count("<|im_start|>") + text.count("<|im_end|>") if body.get("parse_special") else 0
+        bare = text.replace("<|im_start|>", " ").replace("<|im_end|>", " ") if specials else text
+        return {"tokens": list(range(sim_tokens(bare) + specials))}
 
     def tokenize(self, body: dict) -> dict:
         count = (
@@ -160,6 +174,11 @@ class SimServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes; without this, Nagle + delayed ACK add ~40 ms.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -207,6 +226,12 @@ class SimServer:
                 try:
                     if method == "GET" and self.path == "/v1/models":
                         payload = sim.models()
+                    elif method == "POST" and self.path == "/tokenize" and sim.owned_by == "llamacpp":
+                        payload = sim.tokenize_llamacpp(body)
+                    elif method == "POST" and self.path == "/apply-template" and sim.owned_by == "llamacpp":
+                        payload = {
+                            "prompt": render_chat(CHATML_TEMPLATE, [Message(**m) for m in body["messages"]])
+                        }
                     elif method == "POST" and self.path == "/tokenize":
                         payload = sim.tokenize(body)
                     elif method == "POST" and self.path == "/v1/chat/completions":

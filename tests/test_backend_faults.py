@@ -2,9 +2,9 @@
 
 The simulated server (tests/openai_sim.py) answers 500/503/429, stalls past the timeout, drops
 connections, cuts bodies mid-JSON and returns malformed or truncated structured answers on ~30% of
-requests. The story starts while the server is dead (clear error, exit 1), runs until the server dies
-mid-novel (exit 1 again), and completes on a third run once the server is back, with every retry
-recorded in the `calls` table and no scene written twice.
+requests. Writing while the server is dead is a clear error (exit 1, no story); the story then runs
+until the server dies mid-novel (exit 1), a resume while it is down fails the same way, and a resume
+once it is back completes it, with every retry recorded in the `calls` table and no scene written twice.
 """
 
 from __future__ import annotations
@@ -49,24 +49,31 @@ def test_novel_survives_faults_and_a_dead_server(tmp_path):
     db = tmp_path / "novel.db"
     port = free_port()
 
-    # 1. Nothing listens: the model check fails before any drafting, with the resume hint.
+    # 1. Nothing listens: the model check fails before a story is even created.
     first = run_cli(db, port, "write", str(SEED), attempts=2)
     assert first.exit_code == 1
     message = first.stderr.strip()
-    assert "cannot connect" in message and "is the server running" in message
-    story_id = re.search(r"novelcraft resume (\w+)", message).group(1)
-    store = Store(db)
-    assert store.story(story_id)["status"] == "failed" and store.scenes(story_id) == []
+    assert "cannot connect" in message and "is the server running" in message and "\n" not in message
+    assert not db.exists() or Store(db).stories() == []
 
     # 2. A flaky server that goes away for good after a few answers: the run stops with exit 1.
     with SimServer(MODEL, port=port, fault_rate=FAULT_RATE, stall_s=0.8, seed=11, die_after=6) as flaky:
-        second = run_cli(db, port, "resume", story_id)
+        second = run_cli(db, port, "write", str(SEED))
     assert second.exit_code == 1, second.output
-    assert f"novelcraft resume {story_id}" in second.stderr
+    story_id = re.search(r"novelcraft resume (\w+)", second.stderr).group(1)
+    store = Store(db)
     assert len(store.scenes(story_id)) < 3 and store.story(story_id)["status"] == "failed"
 
-    # 3. The server is back (same port, still flaky): the story resumes and completes.
-    with SimServer(MODEL, port=port, fault_rate=FAULT_RATE, stall_s=0.8, seed=12) as back:
+    # 3. Resuming while it is still down: the same clear error, nothing changes.
+    calls_before = len(store.calls(story_id))
+    down = run_cli(db, port, "resume", story_id, attempts=2)
+    assert down.exit_code == 1 and "cannot connect" in down.stderr
+    assert len(store.calls(story_id)) == calls_before
+
+    # 4. The server is back (same port, still flaky): the story resumes and completes.
+    with SimServer(
+        MODEL, port=port, fault_rate=FAULT_RATE, stall_s=0.8, seed=12, rotation=flaky.rotation
+    ) as back:
         third = run_cli(db, port, "resume", story_id, "--json")
     assert third.exit_code == 0, third.output
     assert store.story(story_id)["status"] == "done"
@@ -93,7 +100,7 @@ def test_novel_survives_faults_and_a_dead_server(tmp_path):
         if c["outcome"] in ("transient_error", "malformed"):
             assert c["error"]
             # A failed attempt is followed by the next attempt at the same prompt, unless it was the
-            # last one allowed (the run gave up: the dead server in step 2).
+            # last one allowed (the run gave up: the server died in step 2).
             follow = [
                 i for h, a, i in attempts if h == c["prompt_hash"] and a == c["attempt"] + 1 and i > c["id"]
             ]

@@ -227,6 +227,18 @@ def test_token_counts_come_from_tokenize_endpoint_and_are_cached():
         assert sim.requests[-1][1]["add_generation_prompt"] is True
 
 
+def test_llamacpp_server_counts_with_apply_template_and_tokenize():
+    with SimServer(owned_by="llamacpp") as sim:
+        backend = backend_for(sim)
+        assert backend.server_kind() == "llamacpp"
+        assert backend.count_tokens("Ewan waits.") == 3
+        assert sim.requests[-1][1] == {"content": "Ewan waits.", "add_special": False}
+        # <|im_start|>system\nYou write.<|im_end|>\n ... <|im_start|>assistant\n: 5 specials + 10 words/marks.
+        assert backend.count_prompt_tokens(MSGS) == 15
+        assert [p for p, _, _ in sim.requests[-2:]] == ["/apply-template", "/tokenize"]
+        assert sim.requests[-1][1]["parse_special"] is True and sim.requests[-1][1]["add_special"] is True
+
+
 def test_kind_probe_when_models_are_unsigned():
     with SimServer(owned_by="proxy") as sim:
         backend = backend_for(sim)

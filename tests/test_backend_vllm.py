@@ -18,6 +18,7 @@ from engine.backends.vllm_offline import (
     max_lora_rank,
     sampling_kwargs,
     structured_outputs_api,
+    token_length,
 )
 from engine.config import resolve_settings
 from engine.schema import Message, Sampling
@@ -113,6 +114,13 @@ def test_completion_from_output():
     )
     c = completion_from_output(out)
     assert (c.text, c.finish_reason, c.tokens_in, c.tokens_out) == ('{"title": "x"}', "length", 3, 2)
+
+
+def test_token_length_of_ids_or_batch_encoding():
+    from transformers import BatchEncoding
+
+    assert token_length([1, 2, 3]) == 3
+    assert token_length(BatchEncoding({"input_ids": [1, 2, 3, 4], "attention_mask": [1, 1, 1, 1]})) == 4
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")

@@ -99,6 +99,11 @@ def completion_from_output(request_output: Any) -> Completion:
     )
 
 
+def token_length(ids: Any) -> int:
+    """apply_chat_template(tokenize=True) gives a list of ids, or (transformers 5) a BatchEncoding."""
+    return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+
 class VLLMBackend(Backend):
     name = "vllm"
 
@@ -161,7 +166,7 @@ class VLLMBackend(Backend):
         ids = self.tokenizer.apply_chat_template(
             [m.model_dump() for m in messages], add_generation_prompt=True, tokenize=True
         )
-        return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+        return token_length(ids)
 
     def close(self) -> None:
         self.llm = None
