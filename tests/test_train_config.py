@@ -156,10 +156,16 @@ def test_validate_checks_a_gpu_config_on_cpu(tmp_path: Path, runner, no_model_lo
 
 
 def test_an_unreachable_base_model_is_one_line(tmp_path: Path, runner, monkeypatch) -> None:
+    import huggingface_hub.constants
+
+    # Offline mode is read once at import; set the constant too so the hub is not retried for a minute.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     data = write_dataprep_dir(tmp_path / "data")
     f = tmp_path / "c.yaml"
     f.write_text(f"base_model: nobody/no-such-model\ndatasets: [{{path: {data}}}]\n")
     res = runner.invoke(app, ["train", "validate", str(f)])
     assert res.exit_code == 2
-    assert "field 'base_model': cannot load the tokenizer of nobody/no-such-model" in " ".join(res.output.split())
+    assert "field 'base_model': cannot load the tokenizer of nobody/no-such-model" in " ".join(
+        res.output.split()
+    )

@@ -51,8 +51,8 @@ def test_plain_lora_exports_for_vllm_with_manifest_and_flags(base: Path, tmp_pat
     a = make_adapter(base, tmp_path / "austen")
     m = export(a, "vllm", max_lora_rank=16)
     assert m["serve"] == f"--enable-lora --max-lora-rank 8 --lora-modules austen={a.resolve()}"
-    saved = json.loads((a / "manifest.json").read_text())
-    assert saved == m
+    saved = json.loads((a / "manifest.vllm.json").read_text())
+    assert {**saved, "manifest": str(a / "manifest.vllm.json")} == m
     assert (m["rank"], m["use_dora"], m["data_hash"], m["eos_token_ids"], m["chat_template_hash"]) == (
         8,
         False,
@@ -70,7 +70,7 @@ def test_unmerged_dora_is_refused_for_vllm_and_llamacpp(base: Path, tmp_path: Pa
         export(a, "vllm")
     with pytest.raises(ServeError, match="llama.cpp cannot load DoRA"):
         export(a, "llamacpp")
-    assert not (a / "manifest.json").exists()
+    assert not list(a.glob("manifest*"))
 
 
 def test_merge_then_export_works_and_merge_is_exact(base: Path, tmp_path: Path) -> None:

@@ -168,7 +168,7 @@ def export(
     gguf: Annotated[Path | None, typer.Option(help="llamacpp: also write a GGUF LoRA here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the adapter can be served, write manifest.json, print the serving flags."""
+    """Check the adapter can be served, write manifest.<target>.json, print the serving flags."""
     from train.serve import ServeError
     from train.serve import export as do_export
 
@@ -179,7 +179,7 @@ def export(
     if as_json:
         _print(manifest, True)
     else:
-        err.print(f"manifest: {Path(manifest['path']) / 'manifest.json'}", highlight=False)
+        err.print(f"manifest: {manifest['manifest']}", highlight=False)
         out.print(manifest["serve"], highlight=False, markup=False, soft_wrap=True)
 
 

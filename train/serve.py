@@ -186,7 +186,7 @@ def export(
     max_lora_rank: int = 16,
     gguf_out: Path | None = None,
 ) -> dict[str, Any]:
-    """Check the adapter (or merged model) can be served by `target` and write manifest.json beside it."""
+    """Check the adapter (or merged model) can be served by `target` and write manifest.<target>.json beside it."""
     if target not in ("vllm", "llamacpp"):
         raise ServeError(f"--target {target}: expected vllm or llamacpp")
     if max_lora_rank not in VLLM_LORA_RANKS:
@@ -253,7 +253,10 @@ def export(
                     "convert with --gguf OUT.gguf (llama-family and Qwen bases) or llama.cpp's "
                     "convert_lora_to_gguf.py, then llama-server -m BASE.gguf --lora OUT.gguf"
                 )
-    tmp = where / "manifest.json.tmp"
+    # One manifest per target, so exporting for llama.cpp does not overwrite the vLLM one.
+    path_out = where / f"manifest.{target}.json"
+    tmp = path_out.with_name(path_out.name + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(where / "manifest.json")
-    return manifest
+    tmp.replace(path_out)
+    manifest_path = str(path_out)
+    return {**manifest, "manifest": manifest_path}

@@ -65,7 +65,9 @@ def prepare(cfg: TrainConfig, source: str = "config", *, for_training: bool = Tr
         tokenizer = load_tokenizer(base)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{source}: field 'base_model': cannot load the tokenizer of {base}: {first}") from None
+        raise ConfigError(
+            f"{source}: field 'base_model': cannot load the tokenizer of {base}: {first}"
+        ) from None
     chat_template = cfg.chat_template.read_text(encoding="utf-8") if cfg.chat_template else None
     if (
         chat_template is None
