@@ -34,6 +34,10 @@ Tokenizer = Annotated[
 Genre = Annotated[str, typer.Option(help="Genre named in the system message.")]
 SummaryWords = Annotated[int, typer.Option(help="Scene words shown to each summary call (opening + end).")]
 InstructionWords = Annotated[int, typer.Option(help="Scene words shown to each instruction call.")]
+CompressCalls = Annotated[
+    int | None,
+    typer.Option(help="Compress calls per over-cap summary (0-3; default 3, 1 on the 135M default)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON; no progress display.")]
 
 
@@ -175,6 +179,7 @@ def run_command(
     genre: Genre = "literary fiction",
     summary_words: SummaryWords = 250,
     instruction_words: InstructionWords = 150,
+    compress_calls: CompressCalls = None,
     as_json: JsonOpt = False,
 ) -> None:
     """All stages, 1-8, for every book; a book that fails is reported and the others go on."""
@@ -188,5 +193,6 @@ def run_command(
         genre=genre,
         summary_scene_words=summary_words,
         instruction_scene_words=instruction_words,
+        summary_compress_calls=compress_calls,
     )
     _run(ctx, books, out_dir, "compile", options, as_json)

@@ -107,12 +107,8 @@ def convert(path: Path) -> Converted:
         markdown, _ = gutenberg.to_markdown(text, title)
     elif suffix in (".md", ".markdown"):
         markdown = read_text(path)
-        m = re.search(r"^# (.+)$", markdown, re.M)
-        title = (
-            m.group(1).strip()
-            if m and not m.group(1).lower().startswith("chapter")
-            else _title_from_name(path)
-        )
+        # Markdown carries no reliable metadata; the corpus file name does (author_-_title.md).
+        title = _title_from_name(path)
         author = author_from_name(path)
     else:
         raise BookError(f"{path}: unsupported file type '{suffix}' (use {', '.join(SUFFIXES)})")

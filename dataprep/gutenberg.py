@@ -26,6 +26,12 @@ PART = re.compile(r"^[IVXLC]+\.?$")
 SCENE_BREAK = re.compile(r"^(?:[*·•.]\s*){3,}$|^[-—_=~]{3,}$")
 DROP_LINE = re.compile(r"^(?:THE END\.?|FINIS\.?|VOLUME [IVX]+\.?|BOOK THE \w+\.?)$", re.I)
 MIN_CHAPTER_WORDS = 40
+# Headings inside the front matter: each starts a reference section of its own.
+FRONT_HEADING = re.compile(
+    r"^(?:PREFACE|CONTENTS|INTRODUCTION|DEDICATION|NOTE|NOTES|FOREWORD|ADVERTISEMENT|TO THE READER"
+    r"|(?:LIST OF )?ILLUSTRATIONS|PREFACE TO THE \w+ EDITION)\.?$",
+    re.I,
+)
 
 
 class Header(BaseModel):
@@ -114,6 +120,22 @@ def _body(paras: list[list[str]]) -> list[str]:
     return out
 
 
+def _front_matter(paras: list[list[str]]) -> list[str]:
+    """Title page, contents, preface...: reference sections, split at their own headings."""
+    parts: list[str] = []
+    title, body = "Front Matter", []
+    for p in paras:
+        if len(p) == 1 and FRONT_HEADING.match(p[0]):
+            if body:
+                parts.append(f"# {title}\n\n" + "\n\n".join(_body(body)))
+            title, body = p[0].strip(" .").title(), []
+        else:
+            body.append(p)
+    if body:
+        parts.append(f"# {title}\n\n" + "\n\n".join(_body(body)))
+    return parts
+
+
 def to_markdown(text: str, title: str) -> tuple[str, int]:
     """Markdown with `# Front Matter` and `# Chapter N: Title` sections, and the chapter count."""
     paras = paragraphs(strip_boilerplate(text))
@@ -127,9 +149,7 @@ def to_markdown(text: str, title: str) -> tuple[str, int]:
         # No chapter headings (an essay, a short piece): the whole text is one chapter.
         return f"# Chapter 1: {title}\n\n" + "\n\n".join(_body(paras)) + "\n", 1
     parts: list[str] = []
-    front = _body(paras[: found[0]])
-    if front:
-        parts.append("# Front Matter\n\n" + "\n\n".join(front))
+    parts.extend(_front_matter(paras[: found[0]]))
     for n, i in enumerate(found):
         end = found[n + 1] if n + 1 < len(found) else len(paras)
         heading, used = _heading(paras, i, pattern)

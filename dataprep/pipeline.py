@@ -36,6 +36,7 @@ from dataprep.world import point_of_view, world_context
 from engine.calls import ModelClient
 from engine.config import Settings, save_config
 from engine.schema import Message, Seed
+from engine.summary import MAX_COMPRESS_CALLS
 from engine.tokens import count_words
 
 STAGES = ("convert", "clean", "book", "world", "scenes", "summaries", "instructions", "compile")
@@ -59,6 +60,9 @@ class Options(BaseModel):
     world_passage_words: int = Field(default=200, ge=50)
     instruction_max_tokens: int = Field(default=64, ge=16)
     world_max_tokens: int = Field(default=500, ge=32)
+    # Compress calls after an over-cap summary before the deterministic trim; None: the engine's 3, but 1
+    # on the 135M default, which rarely compresses well and spends most of a scene's time trying.
+    summary_compress_calls: int | None = Field(default=None, ge=0, le=3)
     # Only the first N story scenes of each book go on to summaries, instructions and compile (trial runs).
     max_scenes: int | None = Field(default=None, ge=1)
     tokenizer: str | None = None
@@ -144,12 +148,21 @@ class Pipeline:
         return self.settings.sampling(max_tokens, seed)
 
     @property
+    def small_default(self) -> bool:
+        return self.settings.backend == "llamacpp" and self.settings.model is None
+
+    @property
     def splitter(self) -> str:
         if self.options.splitter != "auto":
             return self.options.splitter
         # The 135M default cannot place scene boundaries usefully; any chosen model can.
-        small_default = self.settings.backend == "llamacpp" and self.settings.model is None
-        return "heuristic" if small_default else "llm"
+        return "heuristic" if self.small_default else "llm"
+
+    @property
+    def compress_calls(self) -> int:
+        if self.options.summary_compress_calls is not None:
+            return self.options.summary_compress_calls
+        return 1 if self.small_default else MAX_COMPRESS_CALLS
 
     def book_dir(self, book_id: str) -> Path:
         return self.out / "books" / book_id
@@ -336,6 +349,7 @@ class Pipeline:
                 self.count_tokens,
                 lambda i: self.sampling(400, book.meta.book_id, "summary", i),
                 scene_words=self.options.summary_scene_words,
+                compress_calls=self.compress_calls,
                 on_scene=on_scene,
             )
             self.save_book(book)
@@ -362,7 +376,7 @@ class Pipeline:
             for attempt in range(2):
                 sampling = self.sampling(
                     self.options.instruction_max_tokens, book.meta.book_id, "instruction", i, attempt
-                )
+                ).model_copy(update={"stop": ["\n\n"]})  # only the first paragraph is kept anyway
                 text = instruct(client, system, book, scene, sampling, scene_words=words, scene_index=i)
                 if count_words(text) >= 3:
                     break
@@ -425,9 +439,13 @@ class Pipeline:
             from transformers import AutoTokenizer
 
             tok = AutoTokenizer.from_pretrained(self.options.tokenizer)
-            return lambda messages: len(
-                tok.apply_chat_template([m.model_dump() for m in messages], tokenize=True)
-            )
+
+            def count(messages: list[Message]) -> int:
+                # Render then tokenize: apply_chat_template(tokenize=True) returns a dict in transformers 5.
+                text = tok.apply_chat_template([m.model_dump() for m in messages], tokenize=False)
+                return len(tok(text, add_special_tokens=False)["input_ids"])
+
+            return count
         return self.backend.count_prompt_tokens
 
     def run(self, paths: list[Path], upto: Stage = "compile") -> RunResult:
@@ -464,7 +482,11 @@ class Pipeline:
         return self._store.db.execute("select count(*) from calls").fetchone()[0]
 
     def write_manifest(self, paths: list[Path], result: RunResult) -> None:
-        config = {"dataprep": self.options.model_dump(), "splitter_used": self.splitter}
+        config = {
+            "dataprep": self.options.model_dump(),
+            "splitter_used": self.splitter,
+            "compress_calls_used": self.compress_calls,
+        }
         save_config(self.settings, self.out / "config.json", config)
         outputs = [self.out / n for n in ("train.jsonl", "val.jsonl", "report.json")]
         outputs += sorted((self.out / "books").glob("*/book.json"))

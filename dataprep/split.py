@@ -17,7 +17,9 @@ REFERENCE = re.compile(
     re.I,
 )
 # Reference matter kept in ref/ but never made into training scenes: lists and licences, not prose.
-NOT_FOR_TRAINING = re.compile(r"\b(?:contents|copyright|title ?page|colophon|index|untitled)\b", re.I)
+NOT_FOR_TRAINING = re.compile(
+    r"\b(?:contents|copyright|title ?page|colophon|index|untitled|front matter|illustrations)\b", re.I
+)
 LICENCE = re.compile(r"project gutenberg|gutenberg\.org|all rights reserved", re.I)
 MIN_WORDS = 5
 

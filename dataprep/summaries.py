@@ -43,6 +43,7 @@ def summarize(
     sampling_for: Callable[[int], Sampling],
     *,
     scene_words: int,
+    compress_calls: int = 3,
     on_scene: Callable[[SceneRecord], None] = lambda s: None,
 ) -> int:
     """Fill running_summary on every scene, skipping those already done with the same inputs. Returns calls made."""
@@ -69,6 +70,7 @@ def summarize(
                     count_tokens,
                     sampling_for(index),
                     scene_index=index,
+                    max_compress_calls=compress_calls,
                 )
                 scene.running_summary, scene.summary_key = update.summary, key
         on_scene(scene)

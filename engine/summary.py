@@ -97,8 +97,9 @@ def update_summary(
     sampling: Sampling,
     *,
     scene_index: int | None = None,
+    max_compress_calls: int = MAX_COMPRESS_CALLS,
 ) -> SummaryUpdate:
-    """One summary call, up to MAX_COMPRESS_CALLS compress calls while over budget, then a trim."""
+    """One summary call, up to max_compress_calls compress calls while over budget, then a trim."""
     schema = summary_schema()
     user = SummaryPrompt(previous=summary_lines(previous), scene=scene_text, fields=field_specs())
     summary = client.json(
@@ -112,7 +113,7 @@ def update_summary(
     compress_calls = 0
     while (
         over := over_caps(summary, count_tokens(render_summary(summary)))
-    ) and compress_calls < MAX_COMPRESS_CALLS:
+    ) and compress_calls < max_compress_calls:
         compress_calls += 1
         prompt = CompressPrompt(current=summary_lines(summary), fields=field_specs(), over=over)
         summary = client.json(

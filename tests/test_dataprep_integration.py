@@ -180,3 +180,38 @@ def test_real_default_model_on_a_few_scenes(tmp_path: Path):
     assert rows == result.report["records"] == len(book.scenes)
     assert ds["train"][0]["messages"][2]["role"] == "assistant"
     pipeline.close()
+
+
+@needs_corpus
+def test_font_obfuscation_is_not_drm(tmp_path: Path):
+    from dataprep.convert import epub_metadata
+
+    fonts = ENCRYPTION.replace(
+        "http://www.w3.org/2001/04/xmlenc#aes128-cbc", "http://www.idpf.org/2008/embedding"
+    )
+    path = _rezip(EPUB, tmp_path / "fonts.epub", add={"META-INF/encryption.xml": fonts})
+    title, author = epub_metadata(path)
+    assert title.startswith("Moby-Dick") and "Melville" in author
+
+
+def test_token_counts_with_the_target_tokenizer(tmp_path: Path):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("transformers")
+    from engine.backends.llamacpp import LlamaCppBackend
+    from engine.hf_default import default_hf_checkpoint
+    from engine.schema import Message
+
+    book = tmp_path / "ann_author_-_short.md"
+    book.write_text("# Chapter 1: Start\n\n" + "The keeper climbed the stairs and lit the lamp. " * 120)
+    settings = resolve_settings(env={}, flags={"backend": "fake"})
+    options = Options(tokenizer=str(default_hf_checkpoint()), val_fraction=0)
+    pipeline = Pipeline(tmp_path / "out", settings, options)
+    assert pipeline.run([book]).errors == []
+    rows = [json.loads(x) for x in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
+    llama = LlamaCppBackend(n_threads=1)
+    for row in rows:
+        # the chat template of SmolLM2 (ChatML) counted by HF agrees with llama.cpp's own tokenizer
+        expected = llama.count_prompt_tokens([Message(**m) for m in row["messages"]])
+        assert abs(row["tokens"] - expected) <= 5, (row["tokens"], expected)
+    llama.close()
+    pipeline.close()

@@ -48,6 +48,10 @@ Author: Ann Author
 
 Produced by A Volunteer
 
+PREFACE
+
+A few words by the author about this little tale, written long ago in the country.
+
 Contents
 
  CHAPTER I.     The Start
@@ -90,7 +94,7 @@ def test_gutenberg_boilerplate_and_chapters():
     assert "Gutenberg" not in md and "Produced by" not in md and "THE END" not in md
     assert md.count("* * *") == 1
     # the contents list became front matter, not two empty chapters
-    assert md.index("# Front Matter") < md.index("# Chapter 1")
+    assert md.index("# Preface") < md.index("# Contents") < md.index("# Chapter 1")
 
 
 def test_gutenberg_story_collection_headings():
@@ -322,10 +326,10 @@ def test_cli_run_fake(tmp_path: Path, books: list[Path]):
 
 def test_fake_faults_are_retried(tmp_path: Path, books: list[Path]):
     settings = resolve_settings(env={}, flags={"backend": "fake"}).model_copy(
-        update={"fake_fault_rate": 0.2, "backoff_s": 0.0}
+        update={"fake_fault_rate": 0.3, "backoff_s": 0.0}
     )
     pipeline = Pipeline(tmp_path / "out", settings, Options(splitter="llm"))
-    result = pipeline.run(books[:1])
+    result = pipeline.run(books)
     outcomes = {row["outcome"] for row in pipeline._store.db["calls"].rows}
     assert result.errors == [] and "ok" in outcomes and outcomes - {"ok"}
     pipeline.close()
@@ -380,3 +384,42 @@ def test_model_calls_run_concurrently(tmp_path: Path, books: list[Path]):
         pipeline.close()
     # one worker: the summary chain and one instruction worker at most; four: boundary calls overlap too
     assert peaks[1] <= 2 < peaks[4]
+
+
+def test_unreadable_paths_name_the_file(tmp_path: Path):
+    from dataprep.convert import convert
+    from dataprep.models import BookError
+
+    odd = tmp_path / "notes.pdf"
+    odd.write_text("x")
+    for path, words in ((tmp_path / "missing.epub", "no such file"), (odd, "unsupported file type")):
+        with pytest.raises(BookError) as info:
+            convert(path)
+        assert str(info.value).startswith(f"{path}: ") and words in str(info.value)
+        assert "\n" not in str(info.value)
+
+
+def test_compress_calls_are_bounded(tmp_path: Path, books: list[Path]):
+    from engine.backends.fake import FakeBackend
+    from engine.schema import FIELD_CAPS
+
+    class Wordy(FakeBackend):
+        """Answers every summary call far over the word caps, so update_summary wants to compress."""
+
+        def complete(self, messages, sampling, *, json_schema=None, adapter=None):
+            done = super().complete(messages, sampling, json_schema=json_schema, adapter=adapter)
+            if json_schema is not None and "global_events" in json_schema.get("properties", {}):
+                done.text = json.dumps({name: "word " * (cap * 2) for name, cap in FIELD_CAPS.items()})
+            return done
+
+    settings = resolve_settings(env={}, flags={"backend": "fake"})
+    counts = {}
+    for limit in (0, 2):
+        options = Options(summary_compress_calls=limit)
+        pipeline = Pipeline(tmp_path / f"c{limit}", settings, options, backend_factory=lambda s: Wordy())
+        assert pipeline.run(books).errors == []
+        templates = [row["template"] for row in pipeline._store.db["calls"].rows]
+        counts[limit] = templates.count("compress.j2")
+        assert counts[limit] == limit * templates.count("summary.j2")
+        pipeline.close()
+    assert counts[0] == 0 < counts[2]
