@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -128,18 +128,35 @@ def resolve_settings(
         layers.append((str(path), _read_config_file(path)))
     layers.append(("environment", _from_env(env)))
     layers.append(("command line", {k: v for k, v in (flags or {}).items() if v is not None}))
+    return merge_layers(Settings, layers, "setting", _setting_error)
+
+
+def _setting_error(source: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{source}: setting '{'.'.join(map(str, err['loc']))}': {err['msg']}"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def merge_layers(
+    model_cls: type[M],
+    layers: list[tuple[str, dict]],
+    noun: str,
+    error_line: Callable[[str, ValidationError], str],
+) -> M:
+    """Apply (source, values) layers in order, validating after each so an error names its source."""
     merged: dict[str, Any] = {}
     for source, layer in layers:
-        unknown = sorted(set(layer) - set(Settings.model_fields))
+        unknown = sorted(set(layer) - set(model_cls.model_fields))
         if unknown:
-            raise ConfigError(f"{source}: unknown setting '{unknown[0]}'")
+            raise ConfigError(f"{source}: unknown {noun} '{unknown[0]}'")
         merged.update(layer)
         try:
-            Settings(**merged)
+            model_cls(**merged)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ConfigError(f"{source}: setting '{'.'.join(map(str, err['loc']))}': {err['msg']}") from None
-    return Settings(**merged)
+            raise ConfigError(error_line(source, exc)) from None
+    return model_cls(**merged)
 
 
 def save_config(settings: Settings, path: Path, extra: Mapping[str, Any] | None = None) -> Path:

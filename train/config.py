@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.config import ConfigError, _read_config_file
+from engine.config import ConfigError, _read_config_file, merge_layers
 
 ENV_PREFIX = "NOVELCRAFT_TRAIN_"
 # vLLM accepts only these values for --max-lora-rank (vllm/config/lora.py).
@@ -148,17 +148,7 @@ def resolve_train_config(
         layers.append((str(config_file), _read_config_file(Path(config_file))))
     layers.append(("environment", _from_env(env)))
     layers.append(("command line", {k: v for k, v in (flags or {}).items() if v is not None}))
-    merged: dict[str, Any] = {}
-    for source, layer in layers:
-        unknown = sorted(set(layer) - set(TrainConfig.model_fields))
-        if unknown:
-            raise ConfigError(f"{source}: unknown key '{unknown[0]}'")
-        merged.update(layer)
-        try:
-            TrainConfig(**merged)
-        except ValidationError as exc:
-            raise ConfigError(_error_line(source, exc)) from None
-    return TrainConfig(**merged)
+    return merge_layers(TrainConfig, layers, "key", _error_line)
 
 
 def parse_set_flags(pairs: list[str]) -> dict[str, Any]:
