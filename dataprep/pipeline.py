@@ -134,13 +134,8 @@ class Pipeline:
             from engine.store import Store
 
             self._store = Store(self.out / "calls.db")
-        return ModelClient(
-            self.backend,
-            self._store.record_call,
-            story_id=book_id,
-            max_attempts=self.settings.max_attempts,
-            backoff_s=self.settings.backoff_s,
-            max_calls=self.settings.max_calls,
+        return ModelClient.from_settings(
+            self.backend, self.settings, self._store.record_call, story_id=book_id
         )
 
     def sampling(self, max_tokens: int, *parts: object):

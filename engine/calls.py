@@ -12,10 +12,16 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from engine.backends.base import Backend, BackendError, Completion, TransientBackendError
+from engine.config import Settings
 from engine.schema import CallRecord, Message, Sampling
 
 T = TypeVar("T", bound=BaseModel)
 RecordSink = Callable[[CallRecord], None]
+
+# Tokens kept free between prompt + completion and the window (template framing the count may miss).
+WINDOW_MARGIN = 16
+# A completion smaller than this is not worth asking for: the prompt has outgrown the window.
+MIN_COMPLETION_TOKENS = 64
 
 
 class ModelOutputError(Exception):
@@ -67,9 +73,11 @@ class ModelClient:
         max_attempts: int = 4,
         backoff_s: float = 0.5,
         max_calls: int | None = None,
+        context_window: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.backend = backend
+        self.context_window = context_window
         self.sink = sink or (lambda record: None)
         self.story_id = story_id
         self.max_attempts = max_attempts
@@ -77,6 +85,44 @@ class ModelClient:
         self.max_calls = max_calls
         self.calls_made = 0
         self._sleep = sleep
+
+    @classmethod
+    def from_settings(
+        cls,
+        backend: Backend,
+        settings: Settings,
+        sink: RecordSink | None = None,
+        *,
+        story_id: str | None = None,
+    ) -> ModelClient:
+        """The client every run uses: the settings' retry policy and budget, and the served window."""
+        return cls(
+            backend,
+            sink,
+            story_id=story_id,
+            max_attempts=settings.max_attempts,
+            backoff_s=settings.backoff_s,
+            max_calls=settings.max_calls,
+            context_window=backend.context_window() or settings.n_ctx,
+        )
+
+    def room(self, messages: list[Message]) -> int | None:
+        """Completion tokens the window leaves after this prompt; None when the window is unknown."""
+        if self.context_window is None:
+            return None
+        return self.context_window - self.backend.count_prompt_tokens(messages) - WINDOW_MARGIN
+
+    def fit(self, messages: list[Message], sampling: Sampling, template: str) -> Sampling:
+        """Lower max_tokens to what the window leaves: vLLM refuses a request that overruns it (400)."""
+        room = self.room(messages)
+        if room is None or sampling.max_tokens <= room:
+            return sampling
+        if room < MIN_COMPLETION_TOKENS:
+            raise BackendError(
+                f"{template}: the prompt leaves {max(room, 0)} tokens of the model's {self.context_window}-"
+                "token window; serve the model with a longer context (n_ctx / --max-model-len)"
+            )
+        return sampling.model_copy(update={"max_tokens": room})
 
     def text(
         self,
@@ -105,6 +151,7 @@ class ModelClient:
 
     def _call(self, template, messages, sampling, schema, model_cls, scene_index, adapter):
         phash = prompt_hash(messages, schema)
+        sampling = self.fit(messages, sampling, template)
         last_error, last_outcome = "", ""
         for attempt in range(1, self.max_attempts + 1):
             if self.max_calls is not None and self.calls_made >= self.max_calls:

@@ -91,7 +91,6 @@ def draft_scene(
     base_seed: int,
     max_continuations: int,
     min_fraction: float,
-    max_new_tokens: Callable[[list[Message]], int],
     adapter: str | None = None,
     variant: int = 0,
 ) -> SceneDraft:
@@ -117,9 +116,7 @@ def draft_scene(
     first = client.text(
         "scene.j2",
         messages,
-        sampling_for(
-            min(want, max_new_tokens(messages)), call_seed(base_seed, "scene", scene_index, 0, variant)
-        ),
+        sampling_for(want, call_seed(base_seed, "scene", scene_index, 0, variant)),
         scene_index=scene_index,
         adapter=adapter,
     )
@@ -144,7 +141,7 @@ def draft_scene(
             "continue.j2",
             messages,
             sampling_for(
-                min(int(left * TOKENS_PER_WORD) + 32, max_new_tokens(messages)),
+                int(left * TOKENS_PER_WORD) + 32,
                 call_seed(base_seed, "scene", scene_index, continuations, variant),
             ),
             scene_index=scene_index,

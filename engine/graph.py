@@ -49,9 +49,6 @@ class Drafter:
     def structured_sampling_for(self, max_tokens: int, seed: int):
         return self.settings.sampling(max_tokens, seed, structured=True)
 
-    def max_new_tokens(self, messages) -> int:
-        return max(64, self.settings.n_ctx - self.backend.count_prompt_tokens(messages) - 16)
-
     # nodes ---------------------------------------------------------------------------------
     def prepare(self, state: DraftState) -> DraftState:
         story_id = state["story_id"]
@@ -100,7 +97,6 @@ class Drafter:
             base_seed=seed.seed,
             max_continuations=self.settings.max_continuations,
             min_fraction=self.settings.min_scene_fraction,
-            max_new_tokens=self.max_new_tokens,
             adapter=adapter,
             variant=existing["version"] if existing else 0,
         )

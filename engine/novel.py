@@ -19,14 +19,7 @@ def new_story(store: Store, seed: Seed, settings: Settings) -> str:
 
 
 def make_drafter(store: Store, story_id: str, settings: Settings, backend: Backend) -> Drafter:
-    client = ModelClient(
-        backend,
-        store.record_call,
-        story_id=story_id,
-        max_attempts=settings.max_attempts,
-        backoff_s=settings.backoff_s,
-        max_calls=settings.max_calls,
-    )
+    client = ModelClient.from_settings(backend, settings, store.record_call, story_id=story_id)
     return Drafter(store=store, client=client, backend=backend, settings=settings)
 
 

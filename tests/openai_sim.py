@@ -55,8 +55,10 @@ class SimServer:
         fixed_answer: bytes | None = None,
         die_after: int | None = None,
         rotation: dict[bool, int] | None = None,
+        max_model_len: int = 8192,
     ) -> None:
         self.model, self.loras, self.owned_by = model, loras, owned_by
+        self.max_model_len = max_model_len
         self.fault_rate, self.faults, self.stall_s = fault_rate, faults, stall_s
         self.fake = FakeBackend(model)
         self.rng = random.Random(seed)
@@ -123,6 +125,8 @@ class SimServer:
     # answers -------------------------------------------------------------------------------------------
     def models(self) -> dict:
         data = [{"id": self.model, "object": "model", "owned_by": self.owned_by, "root": self.model}]
+        if self.owned_by == "vllm":
+            data[0]["max_model_len"] = self.max_model_len
         data += [
             {"id": n, "object": "model", "owned_by": self.owned_by, "parent": self.model} for n in self.loras
         ]
@@ -139,13 +143,21 @@ class SimServer:
         count = (
             sim_prompt_tokens(body["messages"]) if "messages" in body else sim_tokens(body.get("prompt", ""))
         )
-        return {"count": count, "tokens": list(range(count)), "max_model_len": 8192}
+        return {"count": count, "tokens": list(range(count)), "max_model_len": self.max_model_len}
 
     def chat(self, body: dict, content_fault: str | None) -> dict:
         if body["model"] not in (self.model, *self.loras):
             raise LookupError(body["model"])
         messages = [Message(**m) for m in body["messages"]]
         sampling = Sampling(max_tokens=body.get("max_tokens") or 512, seed=body.get("seed"))
+        prompt_tokens = sim_prompt_tokens(body["messages"])
+        if self.owned_by == "vllm" and prompt_tokens + sampling.max_tokens > self.max_model_len:
+            # vLLM refuses such a request outright (400); it does not shorten the completion.
+            raise OverflowError(
+                f"This model's maximum context length is {self.max_model_len} tokens. However, you "
+                f"requested {prompt_tokens + sampling.max_tokens} tokens ({prompt_tokens} in the "
+                f"messages, {sampling.max_tokens} in the completion)."
+            )
         rf = body.get("response_format") or {}
         schema = rf.get("json_schema", {}).get("schema") if rf.get("type") == "json_schema" else None
         adapter = None if body["model"] == self.model else body["model"]
@@ -232,6 +244,8 @@ class SimServer:
                         payload = {
                             "prompt": render_chat(CHATML_TEMPLATE, [Message(**m) for m in body["messages"]])
                         }
+                    elif method == "GET" and self.path == "/props" and sim.owned_by == "llamacpp":
+                        payload = {"default_generation_settings": {"n_ctx": sim.max_model_len}}
                     elif method == "POST" and self.path == "/tokenize":
                         payload = sim.tokenize(body)
                     elif method == "POST" and self.path == "/v1/chat/completions":
@@ -239,6 +253,9 @@ class SimServer:
                     else:
                         self._send(404, {"detail": "Not Found"})
                         return
+                except OverflowError as exc:
+                    self._send(400, {"object": "error", "message": str(exc), "code": 400})
+                    return
                 except LookupError as exc:
                     self._send(404, {"error": {"message": f"The model `{exc.args[0]}` does not exist."}})
                     return

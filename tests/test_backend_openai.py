@@ -5,9 +5,12 @@ Pure functions are tested directly; the HTTP shell against tests/openai_sim.py o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from openai_sim import SimServer, free_port, sim_prompt_tokens, sim_tokens
+from typer.testing import CliRunner
 
 from engine.backends import create_backend
 from engine.backends.base import Backend, BackendError, Completion, TransientBackendError
@@ -24,9 +27,12 @@ from engine.backends.openai_compat import (
     server_root,
 )
 from engine.calls import ModelClient
+from engine.cli import app
 from engine.config import resolve_settings
 from engine.schema import Message, Sampling
 from engine.tokens import fallback_count
+
+SHORT_SEED = Path(__file__).resolve().parents[1] / "stories" / "short.yaml"
 
 MSGS = [Message(role="system", content="You write."), Message(role="user", content="Begin, please.")]
 SCHEMA = {"title": "Scene Goal!", "type": "object", "properties": {"goal": {"type": "string"}}}
@@ -273,3 +279,29 @@ def test_create_backend_from_settings(monkeypatch):
         assert isinstance(backend, OpenAICompatBackend) and backend.base_url == sim.base_url
         backend.check(["christie"])
         assert sim.requests[0][2] == "Bearer sk-env"
+
+
+def test_context_window_is_read_from_the_server():
+    with SimServer(max_model_len=2048) as sim:
+        assert backend_for(sim).context_window() == 2048
+    with SimServer(owned_by="llamacpp", max_model_len=3072) as sim:
+        assert backend_for(sim).context_window() == 3072
+        assert [p for p, _, _ in sim.requests].count("/props") == 1
+    with SimServer(owned_by="openai") as sim:
+        assert backend_for(sim).context_window() is None
+
+
+def test_novel_fits_a_server_window_smaller_than_n_ctx(tmp_path):
+    """n_ctx says 32k but vLLM serves 2400: every request must fit 2400, or vLLM answers 400."""
+    seed = tmp_path / "long-scenes.yaml"
+    seed.write_text(SHORT_SEED.read_text().replace("scene_words: 500", "scene_words: 1200"))
+    with SimServer(max_model_len=2400) as sim:
+        env = {"NOVELCRAFT_CONFIG": "", "NOVELCRAFT_N_CTX": "32768"}
+        base = ["--db", str(tmp_path / "n.db"), "--backend", "openai", "--base-url", sim.base_url]
+        result = CliRunner().invoke(app, [*base, "write", str(seed), "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        chats = [body for path, body, _ in sim.requests if path == "/v1/chat/completions"]
+    totals = [sim_prompt_tokens(b["messages"]) + b["max_tokens"] for b in chats]
+    assert max(totals) <= 2400 - 16
+    # Scene calls asked for 1800 tokens after a ~760-token prompt and were cut to what the window leaves.
+    assert sum(total == 2400 - 16 for total in totals) >= 3

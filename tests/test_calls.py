@@ -102,3 +102,32 @@ def test_records_carry_the_call_details():
     assert (
         r.sampling["temperature"] == 0.3 and r.tokens_in > 0 and r.tokens_out > 0 and len(r.prompt_hash) == 16
     )
+
+
+def test_max_tokens_is_fitted_to_the_context_window():
+    fake, records = FakeBackend(), []
+    long_prompt = [Message(role="user", content="word " * 300)]
+    prompt_tokens = fake.count_prompt_tokens(long_prompt)
+    c = client(fake, records, context_window=prompt_tokens + 216)
+    c.text("scene.j2", long_prompt, Sampling(max_tokens=1000, seed=1))
+    c.text("scene.j2", MSG, Sampling(max_tokens=150, seed=1))
+    # The long prompt leaves 200 tokens (16 kept as margin); a request that fits is sent as asked.
+    assert [r.sampling["max_tokens"] for r in records] == [200, 150]
+    assert [h["sampling"].max_tokens for h in fake.history] == [200, 150]
+
+
+def test_a_prompt_that_fills_the_window_is_a_clear_error_before_any_call():
+    fake, records = FakeBackend(), []
+    prompt = [Message(role="user", content="word " * 300)]
+    c = client(fake, records, context_window=fake.count_prompt_tokens(prompt) + 40)
+    with pytest.raises(
+        BackendError, match=r"scene\.j2: the prompt leaves 24 tokens of the model's \d+-token"
+    ):
+        c.text("scene.j2", prompt, Sampling(max_tokens=500))
+    assert records == [] and fake.calls == 0
+
+
+def test_no_window_means_no_fitting():
+    fake, records = FakeBackend(), []
+    client(fake, records).text("t", MSG, Sampling(max_tokens=100_000))
+    assert records[0].sampling["max_tokens"] == 100_000

@@ -54,6 +54,10 @@ class Backend(ABC):
         # A few tokens of chat-template framing per message; exact backends override this.
         return sum(self.count_tokens(m.content) + 4 for m in messages)
 
+    def context_window(self) -> int | None:
+        """Prompt + completion tokens the serving engine accepts, when it says; None when unknown."""
+        return None
+
     def check(self, adapters: list[str] | None = None) -> None:
         """Fail before drafting when the model or an adapter is not available."""
 

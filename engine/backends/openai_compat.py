@@ -272,6 +272,7 @@ class OpenAICompatBackend(Backend):
         self._template: tuple[str, str, str] | None = None
         self._text_overhead: int | None = None
         self._token_cache: dict[str, int] = {}
+        self._window: int | None | bool = False  # False: not asked yet
         self._lock = threading.Lock()
 
     # HTTP -------------------------------------------------------------------------------------------------
@@ -354,6 +355,26 @@ class OpenAICompatBackend(Backend):
         if isinstance(answer, dict) and "tokens" in answer:
             return "llamacpp"
         return "openai"
+
+    def context_window(self) -> int | None:
+        """vLLM's --max-model-len from /v1/models; llama.cpp's per-slot n_ctx from /props."""
+        if self._window is False:
+            self._window = self._ask_window()
+        return self._window
+
+    def _ask_window(self) -> int | None:
+        kind = self.server_kind()
+        if kind == "vllm":
+            model = self._ensure_model()
+            for entry in _model_entries(self._models_payload):
+                if entry["id"] == model and isinstance(entry.get("max_model_len"), int):
+                    return entry["max_model_len"]
+        elif kind == "llamacpp":
+            props = self._aux(lambda: self._request("GET", f"{self.root}/props", what="GET /props"))
+            settings = props.get("default_generation_settings") if isinstance(props, dict) else None
+            n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+            return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
+        return None
 
     def served_name(self, adapter: str | None) -> str:
         return self._ensure_model() if adapter is None else self.adapters.get(adapter, adapter)
