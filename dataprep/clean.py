@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 PART = "<!--part-->"
+# Part of the clean stage key, with split.VERSION: bump it when cleaning rules change.
+VERSION = 1
 # pandoc marks the start of every EPUB content document with an empty anchor named after the file.
 _FILE_ANCHOR = re.compile(r'^\s*<span id="[^"]+\.x?html?"></span>\s*$', re.M)
 _COMMENT = re.compile(r"<!--(?!part-->).*?-->", re.S)

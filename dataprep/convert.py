@@ -11,6 +11,9 @@ from dataprep import gutenberg
 from dataprep.models import BookError, Converted
 
 PANDOC_ARGS = ["--wrap=none"]
+# Part of the convert stage key, with the input's hash: bump it when conversion changes (here or in
+# gutenberg.py) so a resumed run converts again instead of keeping the old Markdown.
+VERSION = 1
 # IDPF font obfuscation is not DRM: an encryption.xml that only lists these algorithms is fine.
 FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
 SUFFIXES = (".epub", ".txt", ".md", ".markdown")

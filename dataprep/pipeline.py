@@ -22,7 +22,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from dataprep import compile as compile_stage
+from dataprep.clean import VERSION as clean_version
 from dataprep.clean import clean_markdown
+from dataprep.convert import VERSION as convert_version
 from dataprep.convert import book_id_for, convert
 from dataprep.hashing import content_key, file_sha256, write_atomic
 from dataprep.instructions import instruct, instruction_key
@@ -30,6 +32,7 @@ from dataprep.manifest import build_manifest
 from dataprep.models import Book, BookError, BookMeta, Converted, SceneRecord, Section
 from dataprep.scenes import VERSION as scenes_version
 from dataprep.scenes import blocks, fit, group, heuristic_starts, llm_starts, merge, scene_text, tidy_starts
+from dataprep.split import VERSION as split_version
 from dataprep.split import for_training, split_sections
 from dataprep.summaries import summarize
 from dataprep.world import point_of_view, world_context
@@ -169,17 +172,21 @@ class Pipeline:
         digest = file_sha256(path) if path.is_file() else ""
         if meta_path.exists() and (book_dir / "source.md").exists():
             meta = json.loads(meta_path.read_text())
-            if meta.get("input_sha256") == digest:
+            if meta.get("input_sha256") == digest and meta.get("version") == convert_version:
                 return Converted(**meta["book"], markdown=(book_dir / "source.md").read_text())
         converted = convert(path)
         write_atomic(book_dir / "source.md", converted.markdown)
-        meta = {"input_sha256": digest, "book": converted.model_dump(exclude={"markdown"})}
+        meta = {
+            "input_sha256": digest,
+            "version": convert_version,
+            "book": converted.model_dump(exclude={"markdown"}),
+        }
         write_atomic(meta_path, json.dumps(meta, indent=2))
         return converted
 
     def stage_clean(self, converted: Converted) -> tuple[list[Section], str]:
         book_dir = self.book_dir(converted.book_id)
-        key = content_key(converted.markdown)
+        key = content_key(clean_version, split_version, converted.markdown)
         path = book_dir / "sections.json"
         if path.exists():
             saved = json.loads(path.read_text())

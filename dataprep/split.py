@@ -8,6 +8,9 @@ from dataprep.clean import PART
 from dataprep.models import Section
 from engine.tokens import count_words
 
+# Part of the clean stage key, with clean.VERSION: bump it when section or reference rules change.
+VERSION = 1
+
 # Titles of matter that is about the book rather than the story.
 REFERENCE = re.compile(
     r"\b(?:contents|etymology|extracts?|preface|foreword|introduction|transcriber|notes?|appendix|appendices"

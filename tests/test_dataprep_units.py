@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from dataprep import compile as compile_stage
 from dataprep.clean import clean_markdown
@@ -270,6 +271,32 @@ def test_pipeline_resumes_without_new_calls(tmp_path: Path, books: list[Path]):
     third, result3 = run_fake(out, books)
     assert 0 < result3.calls < result.calls
     third.close()
+
+
+def test_changed_convert_or_clean_rules_redo_their_stage(tmp_path: Path, books: list[Path], monkeypatch):
+    import dataprep.pipeline as pipeline_module
+
+    out = tmp_path / "out"
+    run_fake(out, books)[0].close()
+    converted, cleaned = [], []
+    real_convert, real_clean = pipeline_module.convert, pipeline_module.clean_markdown
+    monkeypatch.setattr(pipeline_module, "convert", lambda p: converted.append(p) or real_convert(p))
+    monkeypatch.setattr(pipeline_module, "clean_markdown", lambda m: cleaned.append(1) or real_clean(m))
+    run_fake(out, books)[0].close()
+    assert converted == [] and cleaned == []
+    monkeypatch.setattr(pipeline_module, "clean_version", pipeline_module.clean_version + 1)
+    run_fake(out, books)[0].close()
+    assert converted == [] and len(cleaned) == 2
+    summaries_before = _summary_calls(out)
+    monkeypatch.setattr(pipeline_module, "convert_version", pipeline_module.convert_version + 1)
+    run_fake(out, books)[0].close()
+    assert sorted(converted) == sorted(books)
+    # Same Markdown out, same scenes: the records made before are kept, no scene is summarised again.
+    assert _summary_calls(out) == summaries_before
+
+
+def _summary_calls(out: Path) -> int:
+    return sqlite_utils.Database(out / "calls.db")["calls"].count_where("template = 'summary.j2'")
 
 
 def test_summaries_use_the_engine_update_summary(tmp_path: Path, books: list[Path], monkeypatch):
