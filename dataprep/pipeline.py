@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Literal
 
@@ -36,13 +36,16 @@ from dataprep.split import VERSION as split_version
 from dataprep.split import for_training, split_sections
 from dataprep.summaries import summarize
 from dataprep.world import point_of_view, world_context
-from engine.calls import ModelClient
+from engine.backends.base import BackendError
+from engine.calls import BudgetExceeded, CallGate, ModelClient, ModelOutputError
 from engine.config import Settings, save_config
 from engine.schema import Message, Seed
 from engine.summary import MAX_COMPRESS_CALLS
 from engine.tokens import count_words
 
 STAGES = ("convert", "clean", "book", "world", "scenes", "summaries", "instructions", "compile")
+# What ends one book and not the run: the book is reported and the others go on.
+BOOK_ERRORS = (BookError, BackendError, ModelOutputError, BudgetExceeded)
 Stage = Literal["convert", "clean", "book", "world", "scenes", "summaries", "instructions", "compile"]
 
 
@@ -115,30 +118,38 @@ class Pipeline:
         self._backend = None
         self._store = None
         self._lock = threading.Lock()
-        self.calls = 0
+        self._open_lock = threading.Lock()  # books run in threads; the model and calls.db are opened once
+        # One budget and one cap on calls in flight for the whole run, however many books and stages.
+        self.gate = CallGate(settings.max_calls, self.options.workers)
 
     # shared resources -----------------------------------------------------------------------
     @property
     def backend(self):
-        if self._backend is None:
-            if self._backend_factory is not None:
-                self._backend = self._backend_factory(self.settings)
-            else:
-                from engine.backends import create_backend
+        with self._open_lock:
+            if self._backend is None:
+                if self._backend_factory is not None:
+                    self._backend = self._backend_factory(self.settings)
+                else:
+                    from engine.backends import create_backend
 
-                self._backend = create_backend(self.settings)
+                    self._backend = create_backend(self.settings)
         return self._backend
 
     def count_tokens(self, text: str) -> int:
         return self.backend.count_tokens(text)
 
-    def client(self, book_id: str) -> ModelClient:
-        if self._store is None:
-            from engine.store import Store
+    @property
+    def store(self):
+        with self._open_lock:
+            if self._store is None:
+                from engine.store import Store
 
-            self._store = Store(self.out / "calls.db")
+                self._store = Store(self.out / "calls.db")
+        return self._store
+
+    def client(self, book_id: str) -> ModelClient:
         return ModelClient.from_settings(
-            self.backend, self.settings, self._store.record_call, story_id=book_id
+            self.backend, self.settings, self.store.record_call, story_id=book_id, gate=self.gate
         )
 
     def sampling(self, max_tokens: int, *parts: object):
@@ -451,21 +462,35 @@ class Pipeline:
         return self.backend.count_prompt_tokens
 
     def run(self, paths: list[Path], upto: Stage = "compile") -> RunResult:
+        """Books run side by side (each book's summary chain is sequential, so this is where a served
+        model's batching pays off); model calls in flight stay within options.workers either way."""
         started = time.monotonic()
         result = RunResult()
         self.out.mkdir(parents=True, exist_ok=True)
         calls_before = self.calls_made()
-        from engine.backends import BackendError
-        from engine.calls import BudgetExceeded, ModelOutputError
-
-        for path in paths:
+        last = upto if upto != "compile" else "instructions"
+        with ThreadPoolExecutor(max(1, min(self.options.workers, len(paths)))) as pool:
+            futures = [pool.submit(self.process, path, last) for path in paths]
+            pending = set(futures)
             try:
-                result.books.append(self.process(path, upto if upto != "compile" else "instructions"))
-            except (BookError, BackendError, ModelOutputError, BudgetExceeded) as exc:
-                message = str(exc)
+                # Waiting in short steps keeps Ctrl-C prompt: a wait with no timeout would only see it
+                # when a book ends.
+                while pending:
+                    pending = wait(pending, timeout=0.5).not_done
+            except BaseException:
+                self.gate.stop()  # calls not yet started are not made; book.json files stay whole
+                raise
+        for path, future in zip(paths, futures, strict=True):
+            error = future.exception()
+            if error is None:
+                result.books.append(future.result())
+            elif isinstance(error, BOOK_ERRORS):
+                message = str(error)
                 if not message.startswith(str(path)):
                     message = f"{path}: {message}"
                 result.errors.append(message.splitlines()[0])
+            else:
+                raise error
         if upto == "compile" and (result.books or not paths):
             result.report = self.compile(result.books if paths else None)
         result.seconds = round(time.monotonic() - started, 2)
@@ -475,13 +500,9 @@ class Pipeline:
         return result
 
     def calls_made(self) -> int:
-        if self._store is None:
-            if not (self.out / "calls.db").exists():
-                return 0
-            from engine.store import Store
-
-            self._store = Store(self.out / "calls.db")
-        return self._store.db.execute("select count(*) from calls").fetchone()[0]
+        if self._store is None and not (self.out / "calls.db").exists():
+            return 0
+        return self.store.db.execute("select count(*) from calls").fetchone()[0]
 
     def write_manifest(self, paths: list[Path], result: RunResult) -> None:
         config = {

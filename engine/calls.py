@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -32,8 +34,47 @@ class BudgetExceeded(Exception):
     """The configured call budget for this run is spent."""
 
 
+class Stopped(Exception):
+    """The run was told to stop (Ctrl-C): calls not yet started are not made."""
+
+
 class MalformedOutput(ValueError):
     pass
+
+
+class CallGate:
+    """What every ModelClient of one run shares: the call budget, a cap on calls in flight, a stop switch.
+
+    The budget belongs to the run, not to a client: dataprep makes a client per book and stage, and a
+    budget that started afresh with each of them would bound nothing.
+    """
+
+    def __init__(self, max_calls: int | None = None, max_in_flight: int | None = None) -> None:
+        self.max_calls = max_calls
+        self.spent = 0
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_in_flight) if max_in_flight else None
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        """Held for the length of one backend call; checked only once a slot is free, so a stop or a
+        spent budget is seen by every caller that was waiting."""
+        with self._slots or nullcontext():
+            with self._lock:
+                if self.stopped:
+                    raise Stopped("the run was stopped")
+                if self.max_calls is not None and self.spent >= self.max_calls:
+                    raise BudgetExceeded(f"call budget of {self.max_calls} model calls is spent")
+                self.spent += 1
+            yield
 
 
 def prompt_hash(messages: list[Message], json_schema: dict | None = None) -> str:
@@ -73,6 +114,7 @@ class ModelClient:
         max_attempts: int = 4,
         backoff_s: float = 0.5,
         max_calls: int | None = None,
+        gate: CallGate | None = None,
         context_window: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -82,7 +124,7 @@ class ModelClient:
         self.story_id = story_id
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
-        self.max_calls = max_calls
+        self.gate = gate or CallGate(max_calls)
         self.calls_made = 0
         self._sleep = sleep
 
@@ -94,15 +136,17 @@ class ModelClient:
         sink: RecordSink | None = None,
         *,
         story_id: str | None = None,
+        gate: CallGate | None = None,
     ) -> ModelClient:
-        """The client every run uses: the settings' retry policy and budget, and the served window."""
+        """The client every run uses: the settings' retry policy and budget (or the run's shared gate),
+        and the served window."""
         return cls(
             backend,
             sink,
             story_id=story_id,
             max_attempts=settings.max_attempts,
             backoff_s=settings.backoff_s,
-            max_calls=settings.max_calls,
+            gate=gate or CallGate(settings.max_calls),
             context_window=backend.context_window() or settings.n_ctx,
         )
 
@@ -154,9 +198,6 @@ class ModelClient:
         sampling = self.fit(messages, sampling, template)
         last_error, last_outcome = "", ""
         for attempt in range(1, self.max_attempts + 1):
-            if self.max_calls is not None and self.calls_made >= self.max_calls:
-                raise BudgetExceeded(f"call budget of {self.max_calls} model calls is spent")
-            self.calls_made += 1
             # A retry must not repeat the same sample: shift the seed deterministically.
             seed = None if sampling.seed is None else sampling.seed + (attempt - 1) * 7919
             params = sampling.model_copy(update={"seed": seed})
@@ -173,9 +214,11 @@ class ModelClient:
                 attempt=attempt,
                 retries=attempt - 1,
             )
-            started = time.perf_counter()
             try:
-                completion = self.backend.complete(messages, params, json_schema=schema, adapter=adapter)
+                with self.gate.call():
+                    self.calls_made += 1
+                    started = time.perf_counter()
+                    completion = self.backend.complete(messages, params, json_schema=schema, adapter=adapter)
                 record.tokens_in, record.tokens_out = completion.tokens_in, completion.tokens_out
                 parsed = parse_json_answer(completion, model_cls) if model_cls else None
             except TransientBackendError as exc:

@@ -4,7 +4,7 @@ import pytest
 
 from engine.backends.base import BackendError, Completion, TransientBackendError
 from engine.backends.fake import FakeBackend
-from engine.calls import BudgetExceeded, ModelClient, ModelOutputError, parse_json_answer
+from engine.calls import BudgetExceeded, CallGate, ModelClient, ModelOutputError, Stopped, parse_json_answer
 from engine.schema import Message, RunningSummary, Sampling
 
 MSG = [Message(role="user", content="hi")]
@@ -83,6 +83,21 @@ def test_budget_is_enforced():
     c.text("t", MSG, Sampling(max_tokens=10))
     with pytest.raises(BudgetExceeded):
         c.text("t", MSG, Sampling(max_tokens=10))
+
+
+def test_clients_of_one_run_share_its_gate():
+    gate, fake = CallGate(max_calls=3), FakeBackend()
+    first, second = client(fake, [], gate=gate), client(fake, [], gate=gate)
+    first.text("t", MSG, Sampling(max_tokens=10))
+    second.text("t", MSG, Sampling(max_tokens=10))
+    first.text("t", MSG, Sampling(max_tokens=10))
+    with pytest.raises(BudgetExceeded, match="budget of 3"):
+        second.text("t", MSG, Sampling(max_tokens=10))
+    assert fake.calls == 3 and gate.spent == 3
+    gate.stop()
+    with pytest.raises(Stopped):
+        first.text("t", MSG, Sampling(max_tokens=10))
+    assert fake.calls == 3
 
 
 def test_records_carry_the_call_details():

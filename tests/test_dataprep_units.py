@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import _thread
 import json
 import random
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -28,7 +31,7 @@ from dataprep.scenes import (
 from dataprep.split import for_training, split_sections
 from dataprep.summaries import excerpt
 from dataprep.world import point_of_view
-from engine.backends.fake import prose
+from engine.backends.fake import FakeBackend, prose
 from engine.config import resolve_settings
 from engine.drafting import system_message
 from engine.schema import Seed
@@ -373,44 +376,115 @@ def test_jsonl_loads_with_datasets(tmp_path: Path, books: list[Path]):
     pipeline.close()
 
 
-def test_model_calls_run_concurrently(tmp_path: Path, books: list[Path]):
-    import threading
-    import time
+class Tracking(FakeBackend):
+    """Counts the calls in flight; on_call sees how many calls came before."""
 
-    from engine.backends.fake import FakeBackend
+    def __init__(self, on_call=None) -> None:
+        super().__init__()
+        self.in_flight = self.peak = 0
+        self.guard = threading.Lock()
+        self.on_call = on_call or (lambda n: None)
 
-    class Tracking(FakeBackend):
-        def __init__(self) -> None:
-            super().__init__()
-            self.in_flight = self.peak = 0
-            self.guard = threading.Lock()
-
-        def complete(self, *args, **kwargs):
+    def complete(self, *args, **kwargs):
+        with self.guard:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        time.sleep(0.01)
+        try:
+            self.on_call(self.calls)
+            return super().complete(*args, **kwargs)
+        finally:
             with self.guard:
-                self.in_flight += 1
-                self.peak = max(self.peak, self.in_flight)
-            time.sleep(0.01)
-            try:
-                return super().complete(*args, **kwargs)
-            finally:
-                with self.guard:
-                    self.in_flight -= 1
+                self.in_flight -= 1
 
+
+def run_tracked(out: Path, paths: list[Path], backend: Tracking, **options):
     settings = resolve_settings(env={}, flags={"backend": "fake"})
+    pipeline = Pipeline(out, settings, Options(**options), backend_factory=lambda s: backend)
+    return pipeline, pipeline.run(paths)
+
+
+def test_model_calls_run_concurrently_within_the_worker_cap(tmp_path: Path, books: list[Path]):
     peaks = {}
     for workers in (1, 4):
         backend = Tracking()
-        pipeline = Pipeline(
-            tmp_path / f"w{workers}",
-            settings,
-            Options(splitter="llm", workers=workers),
-            backend_factory=lambda s, b=backend: b,
+        pipeline, result = run_tracked(
+            tmp_path / f"w{workers}", books, backend, splitter="llm", workers=workers
         )
-        assert pipeline.run(books).errors == []
+        assert result.errors == [] and backend.peak <= workers
         peaks[workers] = backend.peak
         pipeline.close()
-    # one worker: the summary chain and one instruction worker at most; four: boundary calls overlap too
-    assert peaks[1] <= 2 < peaks[4]
+    assert peaks[1] == 1 < peaks[4]
+
+
+def test_books_run_side_by_side(tmp_path: Path, books: list[Path]):
+    """Each book's first call waits until the other book has called too: a run that took the books one
+    after the other would break the barrier."""
+    barrier = threading.Barrier(2, timeout=10)
+    seen: set[str] = set()
+
+    def first_call_of_each_book(messages) -> None:
+        text = " ".join(m.content for m in messages)
+        title = next(t for t in ("Tiny Tale", "Other Tale") if t in text)
+        if title not in seen:
+            seen.add(title)
+            barrier.wait()
+
+    class Meeting(FakeBackend):
+        def complete(self, messages, sampling, **kw):
+            first_call_of_each_book(messages)
+            return super().complete(messages, sampling, **kw)
+
+    settings = resolve_settings(env={}, flags={"backend": "fake"})
+    pipeline = Pipeline(tmp_path / "out", settings, Options(workers=2), backend_factory=lambda s: Meeting())
+    result = pipeline.run(books)
+    assert result.errors == [] and seen == {"Tiny Tale", "Other Tale"} and not barrier.broken
+    pipeline.close()
+
+
+def test_call_budget_spans_the_whole_run(tmp_path: Path, books: list[Path]):
+    out = tmp_path / "out"
+    settings = resolve_settings(env={}, flags={"backend": "fake", "max_calls": 7})
+    pipeline = Pipeline(out, settings, Options(splitter="llm"))
+    result = pipeline.run(books)
+    # Every book and stage makes its own client; the budget is still one for the run.
+    assert result.calls == 7 and len(result.errors) == 2
+    assert all("call budget of 7 model calls is spent" in e for e in result.errors)
+    pipeline.close()
+    again, result = run_fake(out, books, splitter="llm")
+    assert result.errors == [] and result.report["records"] > 0
+    again.close()
+
+
+def test_ctrl_c_stops_calls_and_the_rerun_finishes(tmp_path: Path, books: list[Path]):
+    out = tmp_path / "out"
+    settings = resolve_settings(env={}, flags={"backend": "fake"})
+    late: list[int] = []
+    pipeline = Pipeline(out, settings, Options(splitter="llm", workers=2))
+
+    def on_call(n: int) -> None:
+        if pipeline.gate.stopped:
+            late.append(n)
+        if n == 5:
+            _thread.interrupt_main()  # what Ctrl-C does
+        deadline = time.monotonic() + 10
+        while n >= 5 and not pipeline.gate.stopped and time.monotonic() < deadline:
+            time.sleep(0.01)  # calls in flight outlast the Ctrl-C, as a real model's do
+
+    backend = Tracking(on_call)
+    pipeline._backend = backend
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(books)
+    pipeline.close()
+    assert pipeline.gate.stopped and late == []  # no call started once the run was told to stop
+    for path in (out / "books").glob("*/book.json"):
+        Book.model_validate_json(path.read_text())  # whole, never half-written
+    again, result = run_fake(out, books, splitter="llm")
+    fresh, full = run_fake(tmp_path / "fresh", books, splitter="llm")
+    assert result.errors == [] and 0 < result.calls < full.calls
+    assert (out / "train.jsonl").read_text() == (tmp_path / "fresh" / "train.jsonl").read_text()
+    again.close()
+    fresh.close()
 
 
 def test_unreadable_paths_name_the_file(tmp_path: Path):
@@ -427,7 +501,6 @@ def test_unreadable_paths_name_the_file(tmp_path: Path):
 
 
 def test_compress_calls_are_bounded(tmp_path: Path, books: list[Path]):
-    from engine.backends.fake import FakeBackend
     from engine.schema import FIELD_CAPS
 
     class Wordy(FakeBackend):
