@@ -460,7 +460,6 @@ def test_ctrl_c_stops_calls_and_the_rerun_finishes(tmp_path: Path, books: list[P
     out = tmp_path / "out"
     settings = resolve_settings(env={}, flags={"backend": "fake"})
     late: list[int] = []
-    pipeline = Pipeline(out, settings, Options(splitter="llm", workers=2))
 
     def on_call(n: int) -> None:
         if pipeline.gate.stopped:
@@ -472,7 +471,7 @@ def test_ctrl_c_stops_calls_and_the_rerun_finishes(tmp_path: Path, books: list[P
             time.sleep(0.01)  # calls in flight outlast the Ctrl-C, as a real model's do
 
     backend = Tracking(on_call)
-    pipeline._backend = backend
+    pipeline = Pipeline(out, settings, Options(splitter="llm", workers=2), backend_factory=lambda s: backend)
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(books)
     pipeline.close()
