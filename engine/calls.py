@@ -124,6 +124,7 @@ class ModelClient:
         self.story_id = story_id
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        # A shared gate carries the run's own budget; max_calls only makes a gate for this client alone.
         self.gate = gate or CallGate(max_calls)
         self.calls_made = 0
         self._sleep = sleep
@@ -146,7 +147,8 @@ class ModelClient:
             story_id=story_id,
             max_attempts=settings.max_attempts,
             backoff_s=settings.backoff_s,
-            gate=gate or CallGate(settings.max_calls),
+            max_calls=settings.max_calls,
+            gate=gate,
             context_window=backend.context_window() or settings.n_ctx,
         )
 
