@@ -24,9 +24,7 @@ SHORTEST = sorted(CORPUS.glob("*.txt"), key=lambda p: p.stat().st_size)
 
 
 def timed_run(out: Path, batches: list[list[Path]], options: Options, latency_ms: float) -> tuple[float, int]:
-    settings = resolve_settings(env={}, flags={"backend": "fake"}).model_copy(
-        update={"fake_latency_ms": latency_ms}
-    )
+    settings = resolve_settings(env={}, flags={"backend": "fake"}, backend_flags={"latency_ms": latency_ms})
     pipeline = Pipeline(out, settings, options)
     started = time.perf_counter()
     for batch in batches:

@@ -18,6 +18,7 @@ def main(book: Path, out_dir: Path, max_scene_tokens: int = 480) -> dict:
     from dataprep.gutenberg import to_markdown
     from dataprep.scenes import blocks, group, heuristic_starts, merge, scene_text
     from dataprep.split import for_training, split_sections
+    from engine.files import write_atomic
     from train.model import load_tokenizer, resolve_base
 
     tok = load_tokenizer(resolve_base("default"))
@@ -42,11 +43,7 @@ def main(book: Path, out_dir: Path, max_scene_tokens: int = 480) -> dict:
                     "author": author,
                 }
             )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "scenes.jsonl"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
+    path = write_atomic(out_dir / "scenes.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     stats = {
         "book": str(book),
         "chapters": chapters,

@@ -1,35 +1,45 @@
-"""`novelcraft dataprep ...`: each stage command runs the stages up to it (done work is skipped)."""
+"""`novelcraft dataprep ...`: each stage command runs the stages up to it (done work is skipped).
+
+Parse -> settings from the root command's options -> Pipeline -> render. Errors become lines and exit
+codes in engine.shell: bad input (a config, a missing book file) 2, a book or the model failing 1,
+Ctrl-C 130.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dataprep.pipeline import Hooks, Options, Pipeline, RunResult
-from engine.config import ConfigError, resolve_settings
+from dataprep.options import Options, Splitter, Stage
+from dataprep.pipeline import Hooks, Pipeline, RunResult
+from engine.errors import InputError, NovelcraftError, validation_lines
+from engine.shell import EXIT_INTERRUPTED, JsonOpt, err, fail, out, print_json, print_plain, settings_for
 
 app = typer.Typer(no_args_is_help=True, help="Turn books (EPUB, Gutenberg .txt, .md) into a training corpus.")
-err = Console(stderr=True)
-out = Console()
 
-Books = Annotated[list[Path], typer.Argument(help="Book files: .epub, Gutenberg .txt or .md.")]
-OutDir = Annotated[Path, typer.Option("--out", help="Output directory (resumable: done work is skipped).")]
-Splitter = Annotated[
-    str, typer.Option(help="Scene boundaries: llm, heuristic, or auto (heuristic on the 135M default model).")
+Books = Annotated[
+    list[Path], typer.Argument(help="Book files: .epub, Gutenberg .txt or .md.", exists=True, dir_okay=False)
 ]
-Workers = Annotated[int, typer.Option(help="Concurrent model calls.")]
+OutDir = Annotated[Path, typer.Option("--out", help="Output directory (resumable: done work is skipped).")]
+SplitterOpt = Annotated[
+    Splitter,
+    typer.Option(
+        "--splitter", help="Scene boundaries: llm, heuristic, or auto (heuristic on the 135M default)."
+    ),
+]
+Workers = Annotated[int, typer.Option(help="Model calls in flight at once, for the whole run.")]
 ValFraction = Annotated[float, typer.Option(help="Share of books (or chapters, for one book) held out.")]
 SequenceLen = Annotated[
     int, typer.Option(help="Records longer than this many tokens are listed in the report.")
 ]
 MaxScenes = Annotated[int | None, typer.Option(help="Only the first N story scenes per book (trial runs).")]
 Tokenizer = Annotated[
-    str | None, typer.Option(help="HF tokenizer dir for token counts (default: the backend's tokenizer).")
+    str | None,
+    typer.Option(help="HF tokenizer dir or id for token counts (default: the backend's tokenizer)."),
 ]
 Genre = Annotated[str, typer.Option(help="Genre named in the system message.")]
 SummaryWords = Annotated[int, typer.Option(help="Scene words shown to each summary call (opening + end).")]
@@ -38,7 +48,6 @@ CompressCalls = Annotated[
     int | None,
     typer.Option(help="Compress calls per over-cap summary (0-3; default 3, 1 on the 135M default)."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON; no progress display.")]
 
 
 class RichHooks(Hooks):
@@ -56,19 +65,9 @@ class RichHooks(Hooks):
 
 
 def _run(
-    ctx: typer.Context,
-    books: list[Path],
-    out_dir: Path,
-    upto: str,
-    options: Options,
-    as_json: bool,
+    ctx: typer.Context, books: list[Path], out_dir: Path, upto: Stage, options: Options, as_json: bool
 ) -> None:
-    root = ctx.find_root().obj or {}
-    try:
-        settings = resolve_settings(root.get("config"), flags=root.get("flags", {}))
-    except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+    settings = settings_for(ctx)  # the root command's --config, flags and -o options
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -82,24 +81,24 @@ def _run(
         with progress:
             result = pipeline.run(books, upto)
     except KeyboardInterrupt:
-        err.print(f"[bold red]interrupted[/]; run the same command again to resume in {out_dir}")
-        raise typer.Exit(130) from None
+        raise fail(
+            f"interrupted; run the same command again to resume in {out_dir}", EXIT_INTERRUPTED
+        ) from None
     finally:
         pipeline.close()
     _render(result, out_dir, as_json)
     if result.errors:
-        raise typer.Exit(1)
+        raise NovelcraftError(*result.errors)  # one line per failed book, exit 1; the others are done
 
 
 def _render(result: RunResult, out_dir: Path, as_json: bool) -> None:
-    for line in result.errors:
-        err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
     if as_json:
-        out.print_json(json.dumps(result.model_dump()))
+        print_json(result.model_dump())
         return
     out.print(
         f"{len(result.books)} book(s) done, {len(result.errors)} failed, {result.calls} model calls, "
-        f"{result.seconds:.1f} s -> {out_dir}"
+        f"{result.seconds:.1f} s -> {out_dir}",
+        highlight=False,
     )
     if result.report:
         r = result.report
@@ -107,22 +106,39 @@ def _render(result: RunResult, out_dir: Path, as_json: bool) -> None:
         out.print(
             f"records {r['records']} (train {r['train']}, val {r['val']}, split by {r['split']}); "
             f"tokens min {t['min']} median {t['median']} max {t['max']}; "
-            f"over {r['sequence_len']} tokens: {len(r['over_length'])}"
+            f"over {r['sequence_len']} tokens: {len(r['over_length'])}",
+            highlight=False,
         )
         for row in r["over_length"]:
-            out.print(f"  over length: {row['book_id']} {row['scene_id']} {row['tokens']} tokens")
+            print_plain(f"  over length: {row['book_id']} {row['scene_id']} {row['tokens']} tokens")
 
 
-def _options(**kw: object) -> Options:
-    return Options(**{k: v for k, v in kw.items() if v is not None})
+# Options fields whose flag is not the field's own name.
+FLAG_FOR = {
+    "summary_scene_words": "--summary-words",
+    "instruction_scene_words": "--instruction-words",
+    "summary_compress_calls": "--compress-calls",
+}
 
 
-def _stage_command(stage: str, doc: str) -> None:
+def _flag(field: str) -> str:
+    return FLAG_FOR.get(field, "--" + field.replace("_", "-"))
+
+
+def _options(**given: object) -> Options:
+    """Options from the flags given (None keeps the default); a value out of range is bad input."""
+    try:
+        return Options(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        raise InputError(*validation_lines(exc, _flag)) from None
+
+
+def _stage_command(stage: Stage, doc: str) -> None:
     def command(
         ctx: typer.Context,
         books: Books,
         out_dir: OutDir,
-        splitter: Splitter = "auto",
+        splitter: SplitterOpt = "auto",
         workers: Workers = 4,
         max_scenes: MaxScenes = None,
         genre: Genre = "literary fiction",
@@ -152,7 +168,10 @@ def compile_command(
     ctx: typer.Context,
     out_dir: OutDir,
     books: Annotated[
-        list[Path] | None, typer.Argument(help="Books to (re)process first; default: all in --out.")
+        list[Path] | None,
+        typer.Argument(
+            help="Books to (re)process first; default: all in --out.", exists=True, dir_okay=False
+        ),
     ] = None,
     val_fraction: ValFraction = 0.1,
     sequence_len: SequenceLen = 4096,
@@ -170,7 +189,7 @@ def run_command(
     ctx: typer.Context,
     books: Books,
     out_dir: OutDir,
-    splitter: Splitter = "auto",
+    splitter: SplitterOpt = "auto",
     workers: Workers = 4,
     val_fraction: ValFraction = 0.1,
     sequence_len: SequenceLen = 4096,

@@ -12,17 +12,14 @@ def content_key(*parts: object) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
+def chain_keys(upstream: str, own: str) -> str:
+    """A stage's key from the key of the stage it reads and the key of its own inputs and rules."""
+    return content_key(upstream, own)
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temp name then rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -1,13 +1,19 @@
-"""manifest.json: the config, package versions and content hashes of what went in and came out."""
+"""config.json and manifest.json: the config, package versions and content hashes of what went in and
+came out of a run."""
 
 from __future__ import annotations
 
+import json
 import platform
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 from dataprep.hashing import file_sha256
+from dataprep.options import Options
+from dataprep.workdir import WorkDir
+from engine.config import Settings, save_config
+from engine.files import write_atomic
 
 PACKAGES = (
     "novelcraft",
@@ -47,3 +53,14 @@ def build_manifest(config: dict, inputs: list[Path], outputs: list[Path], stats:
         "outputs": [{"path": str(p), "sha256": file_sha256(p)} for p in outputs if p.is_file()],
         "stats": stats,
     }
+
+
+def write_run_record(
+    workdir: WorkDir, settings: Settings, options: Options, used: dict, inputs: list[Path], stats: dict
+) -> None:
+    """config.json (settings + options + the choices `used` made of them) and manifest.json."""
+    config = {"dataprep": options.model_dump(mode="json"), **used}
+    save_config(settings, workdir.config_json, config)
+    outputs = [*workdir.corpus_files, workdir.report_json, *workdir.book_files()]
+    manifest = build_manifest({"settings": settings.public_dict(), **config}, inputs, outputs, stats)
+    write_atomic(workdir.manifest_json, json.dumps(manifest, indent=2, default=str))

@@ -1,11 +1,12 @@
-"""Records every dataprep stage passes along. No I/O here."""
+"""Records every dataprep stage passes along, and the resume keys stored with them. No I/O here."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from dataprep.hashing import chain_keys
 from engine.schema import RunningSummary
 
 
@@ -13,14 +14,32 @@ class BookError(Exception):
     """A book that cannot be read: a one-line message that names the file."""
 
 
-class Converted(BaseModel):
-    """Stage 1: one book as Markdown, with what its source told us about it."""
+class BookSource(BaseModel):
+    """Where a book came from and what its source told us about it."""
 
     source: str
     book_id: str
     title: str
     author: str
+
+
+class Converted(BookSource):
+    """Stage 1: one book as Markdown."""
+
     markdown: str
+
+
+class SourceKey(BaseModel):
+    """Stage 1's resume key: the input file's bytes and the convert rules that read them."""
+
+    input_sha256: str
+    version: int
+
+
+class ConvertRecord(SourceKey):
+    """books/<id>/convert.json: what stage 1 found, under the key it was found with."""
+
+    book: BookSource
 
 
 class Section(BaseModel):
@@ -29,6 +48,13 @@ class Section(BaseModel):
     title: str
     kind: Literal["chapter", "reference"]
     text: str
+
+
+class SectionsRecord(BaseModel):
+    """books/<id>/sections.json: stage 2's sections under their key (see dataprep.keys.sections_key)."""
+
+    key: str
+    sections: list[Section]
 
 
 class SceneRecord(BaseModel):
@@ -45,6 +71,18 @@ class SceneRecord(BaseModel):
     instruction_key: str = ""
 
 
+class StageKeys(BaseModel):
+    """The resume keys of the book-level stages, stored in book.json; "" means not done.
+
+    The keys chain (dataprep.keys): each hashes the key of the stage it reads from, so a change upstream
+    makes every key below it stale without any stage clearing another's.
+    """
+
+    sections: str = ""  # the sections (stage 2) this book was built from
+    world: str = ""
+    scenes: str = ""
+
+
 class BookMeta(BaseModel):
     book_id: str
     title: str
@@ -55,8 +93,23 @@ class BookMeta(BaseModel):
     total_scenes: int = 0
     world_context: str = ""
     pov: Literal["first", "second", "third"] = "third"
-    world_key: str = ""
-    scenes_key: str = ""
+    keys: StageKeys = Field(default_factory=StageKeys)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unpack_colon_keys(cls, data: Any) -> Any:
+        """book.json written before typed keys: `scenes_key` was "<sections key>:<scene rules key>" and
+        `world_key` sat beside it. The same keys in the new shape, so an old directory resumes as it was."""
+        if not isinstance(data, dict) or "scenes_key" not in data:
+            return data
+        data = dict(data)
+        sections, _, scene_rules = data.pop("scenes_key").partition(":")
+        data["keys"] = {
+            "sections": sections,
+            "world": data.pop("world_key", ""),
+            "scenes": chain_keys(sections, scene_rules) if scene_rules else "",
+        }
+        return data
 
 
 class Book(BaseModel):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.backends.base import Backend, BackendError, Completion, TransientBackendError
 from engine.config import Settings
+from engine.errors import NovelcraftError
 from engine.schema import CallRecord, Message, Sampling
 
 T = TypeVar("T", bound=BaseModel)
@@ -26,15 +27,15 @@ WINDOW_MARGIN = 16
 MIN_COMPLETION_TOKENS = 64
 
 
-class ModelOutputError(Exception):
+class ModelOutputError(NovelcraftError):
     """The model kept answering something unusable (malformed or truncated JSON) past the retry bound."""
 
 
-class BudgetExceeded(Exception):
+class BudgetExceeded(NovelcraftError):
     """The configured call budget for this run is spent."""
 
 
-class Stopped(Exception):
+class Stopped(NovelcraftError):
     """The run was told to stop (Ctrl-C): calls not yet started are not made."""
 
 
@@ -151,6 +152,10 @@ class ModelClient:
             gate=gate,
             context_window=backend.context_window() or settings.n_ctx,
         )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of plain text with the served model's own tokenizer."""
+        return self.backend.count_tokens(text)
 
     def room(self, messages: list[Message]) -> int | None:
         """Completion tokens the window leaves after this prompt; None when the window is unknown."""

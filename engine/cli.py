@@ -1,84 +1,97 @@
-"""`novelcraft`: parse -> resolve config -> call the library -> render. Errors become one line and an exit code."""
+"""`novelcraft`: parse -> resolve config -> call the Story API -> render.
+
+The rules (what may be drafted, which settings a story keeps, its status) live in engine.novel; this
+module only turns arguments into calls and results into text. Errors become lines and an exit code in
+engine.shell.ShellGroup. Other packages add command groups through the `novelcraft.commands` entry
+point (dataprep and train do), so the engine imports nothing above it.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
-import time
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from engine.backends import Backend, BackendError, create_backend
-from engine.calls import BudgetExceeded, ModelOutputError
-from engine.config import ConfigError, Settings, resolve_settings, save_config
-from engine.export import export_story
-from engine.novel import new_story, redraft_scene, run_story
-from engine.schema import WORLD_MAX_TOKENS
-from engine.seedfile import SeedError, load_seed
-from engine.store import Store, StoryNotFound
+from engine.backends import registry
+from engine.config import Settings
+
+if TYPE_CHECKING:
+    from engine.novel import Story
+from engine.eval.cli import register as register_eval_commands
+from engine.export import ExportFormat
+from engine.shell import (
+    EXIT_INTERRUPTED,
+    JsonOpt,
+    ShellGroup,
+    err,
+    fail,
+    invocation_layers,
+    note,
+    out,
+    print_json,
+    settings_for,
+)
 
 app = typer.Typer(
-    help="novelcraft: draft a novel from a seed file, scene by scene, resumable.", no_args_is_help=True
+    cls=ShellGroup,
+    help="novelcraft: draft a novel from a seed file, scene by scene, resumable.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-out = Console()
 
-EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON; no progress display.")]
+StoryId = Annotated[str, typer.Argument(help="The story's id (see `novelcraft list`).")]
 
 
-def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+def _backend_help() -> str:
+    return f"Model backend: {', '.join(registry.names())} (default llamacpp)."
 
 
 @app.callback()
 def main(
     ctx: typer.Context,
-    db: Annotated[Path | None, typer.Option(help="Story database (env NOVELCRAFT_DB).")] = None,
-    backend: Annotated[str | None, typer.Option(help="fake, llamacpp, openai, transformers, vllm.")] = None,
+    db: Annotated[
+        Path | None, typer.Option(help="Story database (env NOVELCRAFT_DB; default stories/novelcraft.db).")
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help=_backend_help(), show_default=False)] = None,
     model: Annotated[str | None, typer.Option(help="GGUF path, served model name or HF model.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible server URL (the openai backend's base_url).")
+    ] = None,
     adapter: Annotated[str | None, typer.Option(help="Style adapter to draft with.")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option", "-o", help="An option of the chosen backend, KEY=VALUE (repeatable): -o n_threads=1."
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="Config file, TOML or YAML (env NOVELCRAFT_CONFIG).")
     ] = None,
 ) -> None:
-    ctx.obj = {
-        "config": config,
-        "flags": {"db": db, "backend": backend, "model": model, "base_url": base_url, "adapter": adapter},
-    }
+    flags = {"db": db, "backend": backend, "model": model, "adapter": adapter}
+    if base_url is not None:
+        flags["backend_options"] = {"openai": {"base_url": base_url}}
+    ctx.obj = {"config": config, "flags": flags, "options": option or []}
 
 
-def settings_for(ctx: typer.Context, base: dict | None = None) -> Settings:
-    try:
-        return resolve_settings(ctx.obj["config"], flags=ctx.obj["flags"], base=base)
-    except ConfigError as exc:
-        raise fail(str(exc), EXIT_BAD_INPUT) from None
+def open_story(ctx: typer.Context, story_id: str) -> tuple[Story, Settings]:
+    """The story, and its own settings with what this invocation gives on top."""
+    from engine.novel import Story
 
-
-def open_store(settings: Settings) -> Store:
-    return Store(settings.db)
-
-
-def _story_settings(ctx: typer.Context, store: Store, story_id: str) -> Settings:
-    """A story keeps the config it started with; file, env and flags given now still win."""
-    saved = store.settings(story_id)
-    saved.pop("db", None)
-    return settings_for(ctx, base=saved)
+    story = Story.open(story_id, settings_for(ctx).db)
+    return story, story.settings(**invocation_layers(ctx))
 
 
 class DraftProgress:
     """Scene N/M, words, tokens/s and ETA; silent when JSON is asked for."""
 
-    def __init__(self, store: Store, story_id: str, total: int, quiet: bool) -> None:
-        self.store, self.story_id, self.quiet = store, story_id, quiet
-        self.started = time.monotonic()
+    def __init__(self, story: Story, total: int, quiet: bool) -> None:
+        self.story = story
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -91,7 +104,7 @@ class DraftProgress:
             console=err,
             disable=quiet,
         )
-        stats = store.stats(story_id)
+        stats = story.stats()
         self.task = self.progress.add_task(
             "drafting", total=total, completed=stats["scenes_done"], words=stats["words"], tps="-"
         )
@@ -104,47 +117,32 @@ class DraftProgress:
         self.progress.__exit__(*exc)
 
     def __call__(self, node: str, update: dict) -> None:
-        if node == "prepare":
-            self.progress.update(self.task, total=update.get("total"), description="drafting")
-        if node in ("summarize", "prepare"):
-            stats = self.store.stats(self.story_id)
+        if node == "outline":
+            self.progress.update(self.task, total=update.get("total"))
+        if node in ("summarize", "outline"):
+            stats = self.story.stats()
             tps = f"{stats['tokens_out'] / stats['model_seconds']:.0f}" if stats["model_seconds"] else "-"
             self.progress.update(self.task, completed=stats["scenes_done"], words=stats["words"], tps=tps)
 
 
-def _open_backend(settings: Settings) -> Backend:
-    """The model (and adapter) must be there before a story is created or resumed."""
-    try:
-        backend = create_backend(settings)
-        backend.check([settings.adapter] if settings.adapter else None)
-    except BackendError as exc:
-        raise fail(str(exc)) from None
-    return backend
+def _draft(story: Story, settings: Settings, as_json: bool) -> None:
+    from engine.novel import DraftFailed
 
-
-def _draft(store: Store, story_id: str, settings: Settings, backend: Backend, as_json: bool) -> None:
-    seed = store.seed(story_id)
     try:
-        with DraftProgress(store, story_id, seed.scene_count, as_json) as progress:
-            stats = run_story(store, story_id, settings, backend, on_update=progress)
+        with DraftProgress(story, story.seed.scene_count, as_json) as progress:
+            result = story.draft(settings, on_update=progress)
     except KeyboardInterrupt:
-        raise fail(f"interrupted; continue with: novelcraft resume {story_id}", EXIT_INTERRUPTED) from None
-    except (BackendError, ModelOutputError, BudgetExceeded) as exc:
-        store.update_story(story_id, status="failed")
-        raise fail(f"story {story_id}: {exc}; continue later with: novelcraft resume {story_id}") from None
-    report = {
-        "story_id": story_id,
-        "title": seed.title,
-        "status": store.story(story_id)["status"],
-        "scenes": stats["scenes_done"],
-        **stats,
-    }
+        raise fail(f"interrupted; continue with: novelcraft resume {story.id}", EXIT_INTERRUPTED) from None
+    except DraftFailed as exc:
+        raise fail(f"{exc}; continue later with: novelcraft resume {story.id}") from None
+    finally:
+        story.close()
     if as_json:
-        out.print_json(json.dumps(report))
+        print_json({**result, "scenes": result["scenes_done"]})
     else:
         out.print(
-            f"[green]done[/] story {story_id}: {stats['scenes_done']} scenes, {stats['words']:,} words, "
-            f"{stats['calls']} calls, {stats['tokens_in'] + stats['tokens_out']:,} tokens"
+            f"[green]done[/] story {story.id}: {result['scenes_done']} scenes, {result['words']:,} words, "
+            f"{result['calls']} calls, {result['tokens_in'] + result['tokens_out']:,} tokens"
         )
 
 
@@ -155,85 +153,52 @@ def write(
     as_json: JsonOpt = False,
 ) -> None:
     """Outline and draft a novel from a seed file."""
+    from engine.novel import Story
+    from engine.seedfile import load_seed
+
     settings = settings_for(ctx)
-    try:
-        seed = load_seed(seed_file)
-    except SeedError as exc:
-        raise fail(str(exc), EXIT_BAD_INPUT) from None
-    backend = _open_backend(settings)
-    if seed.world and (n := backend.count_tokens(seed.world)) > WORLD_MAX_TOKENS:
-        raise fail(
-            f"{seed_file}: field 'world': {n} tokens, over the {WORLD_MAX_TOKENS}-token budget",
-            EXIT_BAD_INPUT,
-        )
-    store = open_store(settings)
-    story_id = new_story(store, seed, settings)
+    seed = load_seed(seed_file)
+    story = Story.start(seed, settings, source=str(seed_file))
     if not as_json:
-        err.print(
-            f"story [bold]{story_id}[/]: {seed.title} ({seed.scene_count} scenes, ~{seed.target_words:,} words)"
+        note(
+            f"story [bold]{story.id}[/]: {seed.title} ({seed.scene_count} scenes, ~{seed.target_words:,} words)"
         )
-    _draft(store, story_id, settings, backend, as_json)
-
-
-def _existing(store: Store, story_id: str) -> None:
-    try:
-        store.story(story_id)
-    except StoryNotFound:
-        raise fail(f"{store.path}: no story '{story_id}'", EXIT_BAD_INPUT) from None
+    _draft(story, settings, as_json)
 
 
 @app.command()
-def resume(ctx: typer.Context, story_id: str, as_json: JsonOpt = False) -> None:
+def resume(ctx: typer.Context, story_id: StoryId, as_json: JsonOpt = False) -> None:
     """Continue a story from its last finished step (after a crash, Ctrl-C or an error)."""
-    store = open_store(settings_for(ctx))
-    _existing(store, story_id)
-    settings = _story_settings(ctx, store, story_id)
-    _draft(store, story_id, settings, _open_backend(settings), as_json)
+    story, settings = open_story(ctx, story_id)
+    _draft(story, settings, as_json)
 
 
 @app.command()
 def redraft(
     ctx: typer.Context,
-    story_id: str,
+    story_id: StoryId,
     scene: Annotated[int, typer.Argument(help="Scene number, 1-based.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Draft one scene again (a new version) and refresh the summary after it."""
-    store = open_store(settings_for(ctx))
-    _existing(store, story_id)
-    settings = _story_settings(ctx, store, story_id)
-    try:
-        row = redraft_scene(store, story_id, scene - 1, settings, _open_backend(settings))
-    except KeyError as exc:
-        raise fail(str(exc.args[0]), EXIT_BAD_INPUT) from None
-    except (BackendError, ModelOutputError, BudgetExceeded) as exc:
-        raise fail(f"story {story_id}: {exc}") from None
+    story, settings = open_story(ctx, story_id)
+    with story:
+        row = story.redraft(scene, settings)
     result = {"story_id": story_id, "scene": scene, "version": row["version"], "words": row["words"]}
-    out.print_json(json.dumps(result)) if as_json else out.print(
-        f"scene {scene} is now version {row['version']} ({row['words']} words)"
-    )
+    if as_json:
+        print_json(result)
+    else:
+        out.print(f"scene {scene} is now version {row['version']} ({row['words']} words)")
 
 
 @app.command("list")
-def list_stories(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Stories in the database."""
-    store = open_store(settings_for(ctx))
-    rows = []
-    for story in store.stories():
-        stats = store.stats(story["id"])
-        rows.append(
-            {
-                "story_id": story["id"],
-                "title": story["title"],
-                "status": story["status"],
-                "scenes": stats["scenes_done"],
-                "of": store.seed(story["id"]).scene_count,
-                "words": stats["words"],
-                "updated": story["updated"],
-            }
-        )
+    from engine.novel import list_stories
+
+    rows = list_stories(settings_for(ctx).db)
     if as_json:
-        out.print_json(json.dumps(rows))
+        print_json(rows)
         return
     table = Table("id", "title", "status", "scenes", "words", "updated")
     for r in rows:
@@ -249,27 +214,14 @@ def list_stories(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def show(ctx: typer.Context, story_id: str, as_json: JsonOpt = False) -> None:
+def show(ctx: typer.Context, story_id: StoryId, as_json: JsonOpt = False) -> None:
     """Progress, words, calls and tokens of one story."""
-    store = open_store(settings_for(ctx))
-    _existing(store, story_id)
-    story, seed, stats = store.story(story_id), store.seed(story_id), store.stats(story_id)
-    summaries = store.summaries(story_id)
-    report = {
-        "story_id": story_id,
-        "title": story["title"],
-        "status": story["status"],
-        "scenes": stats["scenes_done"],
-        "scenes_planned": seed.scene_count,
-        "target_words": seed.target_words,
-        **stats,
-        "summary_tokens_max": max((s["tokens"] for s in summaries), default=0),
-        "compress_calls": sum(s["compress_calls"] for s in summaries),
-        "trimmed_summaries": sum(s["trimmed"] for s in summaries),
-        "settings": store.settings(story_id),
-    }
+    from engine.novel import Story
+
+    with Story.open(story_id, settings_for(ctx).db) as story:
+        report = story.report()
     if as_json:
-        out.print_json(json.dumps(report, default=str))
+        print_json(report)
         return
     table = Table(show_header=False)
     for key, value in report.items():
@@ -281,39 +233,37 @@ def show(ctx: typer.Context, story_id: str, as_json: JsonOpt = False) -> None:
 @app.command()
 def export(
     ctx: typer.Context,
-    story_id: str,
+    story_id: StoryId,
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the manuscript.")],
-    fmt: Annotated[str, typer.Option("--format", help="md or epub.")] = "md",
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="Manuscript format.")] = ExportFormat.md,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the manuscript with chapter headings, and its resolved config beside it."""
-    settings = settings_for(ctx)
-    store = open_store(settings)
-    _existing(store, story_id)
-    try:
-        path = export_story(store, story_id, fmt, out_file)
-    except (ValueError, RuntimeError) as exc:
-        raise fail(str(exc), EXIT_BAD_INPUT) from None
-    story_settings = _story_settings(ctx, store, story_id)
-    config_path = save_config(
-        story_settings,
-        out_file.with_name(out_file.name + ".config.json"),
-        {"story_id": story_id, "seed": store.seed(story_id).model_dump()},
-    )
-    stats = store.stats(story_id)
-    report = {"story_id": story_id, "out": str(path), "config": str(config_path), "format": fmt, **stats}
-    out.print_json(json.dumps(report)) if as_json else out.print(f"wrote {path} ({stats['words']:,} words)")
+    story, _ = open_story(ctx, story_id)
+    with story:
+        result = story.export(out_file, fmt)
+        stats = story.stats()
+    if as_json:
+        print_json({**result, **stats})
+    else:
+        out.print(f"wrote {result['out']} ({stats['words']:,} words)")
 
 
-def _mount_subcommands() -> None:
-    from dataprep.cli import app as dataprep_app
-    from train.cli import app as train_app
-
-    app.add_typer(dataprep_app, name="dataprep", help="Turn books into a scene-level training corpus.")
-    app.add_typer(train_app, name="train", help="Fine-tune, merge and export style adapters.")
+register_eval_commands(app)
 
 
-_mount_subcommands()
+def _mount_command_groups() -> None:
+    """Command groups other packages register (dataprep, train): the engine never imports them."""
+    for entry in sorted(entry_points(group="novelcraft.commands"), key=lambda e: e.name):
+        app.add_typer(entry.load(), name=entry.name)
+
+
+_mount_command_groups()
+
+
+def run() -> None:  # pragma: no cover - the console script
+    app()
+
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    run()

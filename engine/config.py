@@ -1,4 +1,9 @@
-"""One config resolution path: defaults < config file < environment (NOVELCRAFT_*) < CLI flags."""
+"""One config resolution path: defaults < config file < environment (NOVELCRAFT_*) < CLI flags.
+
+Settings common to every backend are flat fields; each backend's own options live in a section named
+after it (`[novelcraft.openai]` in a file, `NOVELCRAFT_OPENAI_BASE_URL` in the environment) and are
+validated by the options model that backend registers (engine/backends/registry.py).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,35 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.backends import registry
+from engine.errors import InputError, error_line, validation_lines
+from engine.files import write_atomic
 from engine.schema import Sampling
 
 ENV_PREFIX = "NOVELCRAFT_"
 DEFAULT_DB = Path("stories") / "novelcraft.db"
 
+# Settings that were flat before backends carried their own options: where each one lives now.
+LEGACY_BACKEND_KEYS = {
+    "base_url": "openai",
+    "api_key_env": "openai",
+    "server_kind": "openai",
+    "chat_template": "openai",
+    "timeout_s": "openai",
+    "n_threads": "llamacpp",
+    "device": "transformers",
+    "fake_latency_ms": "fake",
+    "fake_fault_rate": "fake",
+}
 
-class ConfigError(Exception):
-    """A one-line message naming the source and the field."""
+
+class ConfigError(InputError):
+    """One line per problem, each naming the source and the setting."""
 
 
 class Settings(BaseModel):
@@ -29,20 +50,11 @@ class Settings(BaseModel):
     backend: str = "llamacpp"
     # Backend-specific: a GGUF path (llamacpp), a served model name (openai), an HF id or dir.
     model: str | None = None
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    # openai backend: auto (detected from /v1/models and the tokenize endpoints), vllm, llamacpp,
-    # llama-cpp-python or openai (hosted: no vendor sampling keys, offline token estimate).
-    server_kind: Literal["auto", "vllm", "llamacpp", "llama-cpp-python", "openai"] = "auto"
-    # openai backend on a llama-cpp-python server, which tokenizes text but cannot apply its chat
-    # template: a .gguf (its template is read) or a jinja2 file, for exact prompt counts; None = ChatML.
-    chat_template: str | None = None
     # Style adapters: name -> path (local backends) or the served LoRA name (openai/vLLM).
     adapters: dict[str, str] = Field(default_factory=dict)
     adapter: str | None = None
+    # The window a model loaded in process gets; a server's own window, when it reports one, wins.
     n_ctx: int = Field(default=4096, ge=512)
-    n_threads: int | None = None
-    device: str = "auto"
     temperature: float = Field(default=0.8, ge=0)
     # Outline and summary calls extract facts into a schema: low temperature keeps them on task.
     json_temperature: float = Field(default=0.3, ge=0)
@@ -52,14 +64,20 @@ class Settings(BaseModel):
     frequency_penalty: float = 0.0
     max_attempts: int = Field(default=4, ge=1, le=20)
     backoff_s: float = Field(default=0.5, ge=0)
-    timeout_s: float = Field(default=300.0, gt=0)
     max_calls: int | None = Field(default=None, ge=1)
     # A scene asks for more until it reaches its target or this many continuations were made.
     max_continuations: int = Field(default=5, ge=0, le=20)
     # A natural stop is accepted once the scene has this share of its target words.
     min_scene_fraction: float = Field(default=0.8, ge=0, le=1)
-    fake_latency_ms: float = Field(default=0.0, ge=0)
-    fake_fault_rate: float = Field(default=0.0, ge=0, le=1)
+    # Each backend's own options, by backend name; validated by that backend's options model.
+    backend_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("backend")
+    @classmethod
+    def _registered_backend(cls, v: str) -> str:
+        if v not in registry.names():
+            raise ValueError(f"unknown backend '{v}' (choose from: {', '.join(registry.names())})")
+        return v
 
     @field_validator("adapters", mode="before")
     @classmethod
@@ -71,6 +89,19 @@ class Settings(BaseModel):
                 raise ValueError("expected name=path[,name=path...]")
             return {k.strip(): path.strip() for k, path in pairs}
         return v
+
+    @field_validator("backend_options")
+    @classmethod
+    def _valid_backend_options(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        problems = backend_option_problems(v)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
+    def options(self, backend: str | None = None):
+        """The typed options of the chosen backend (or of `backend`)."""
+        name = backend or self.backend
+        return registry.options_for(name, self.backend_options.get(name))
 
     def sampling(self, max_tokens: int, seed: int | None, *, structured: bool = False) -> Sampling:
         return Sampling(
@@ -88,7 +119,41 @@ class Settings(BaseModel):
         return json.loads(self.model_dump_json())
 
 
-def _read_config_file(path: Path) -> dict:
+def backend_option_problems(sections: Mapping[str, Any]) -> list[str]:
+    """One line per bad backend option: unknown backend, unknown option, wrong type."""
+    problems = []
+    for name, values in sections.items():
+        if name not in registry.names():
+            problems.append(f"setting '{name}': unknown backend (choose from: {', '.join(registry.names())})")
+            continue
+        try:
+            registry.options_for(name, values)
+        except ValidationError as exc:
+            problems += validation_lines(exc, lambda field, name=name: f"setting '{name}.{field}'")
+    return problems
+
+
+def upgrade_legacy(values: Mapping[str, Any]) -> dict:
+    """Saved settings of stories started before backends had their own options, in today's shape."""
+    out = {k: v for k, v in values.items() if k not in LEGACY_BACKEND_KEYS}
+    sections: dict[str, dict] = {k: dict(v) for k, v in (out.pop("backend_options", None) or {}).items()}
+    for key, backend in LEGACY_BACKEND_KEYS.items():
+        if key in values and values[key] is not None:
+            option = key.removeprefix("fake_")
+            sections.setdefault(backend, {})[option] = values[key]
+    # A default left in a saved config is not a choice the author made; only keep what differs.
+    for backend, options in list(sections.items()):
+        try:
+            defaults = registry.options_for(backend, {}).model_dump()
+        except (KeyError, ValidationError):
+            continue
+        kept = {k: v for k, v in options.items() if k not in defaults or defaults[k] != v}
+        sections[backend] = kept
+    out["backend_options"] = {k: v for k, v in sections.items() if v}
+    return out
+
+
+def read_config_file(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
@@ -105,12 +170,40 @@ def _read_config_file(path: Path) -> dict:
     return data.get("novelcraft", data)
 
 
+def _sections_apart(layer: Mapping[str, Any]) -> dict:
+    """A file's `[novelcraft.openai]` table is the openai backend's options."""
+    out: dict[str, Any] = {}
+    backends = set(registry.names())
+    for key, value in layer.items():
+        if key in backends and isinstance(value, Mapping):
+            out.setdefault("backend_options", {})[key] = dict(value)
+        else:
+            out[key] = value
+    return out
+
+
 def _from_env(env: Mapping[str, str]) -> dict:
     out: dict[str, Any] = {}
     for name in Settings.model_fields:
         key = ENV_PREFIX + name.upper()
-        if key in env and env[key] != "":
+        if name != "backend_options" and env.get(key, "") != "":
             out[name] = env[key]
+    for backend in registry.names():
+        for option in registry.spec(backend).options.model_fields:
+            key = f"{ENV_PREFIX}{backend.upper()}_{option.upper()}"
+            if env.get(key, "") != "":
+                out.setdefault("backend_options", {}).setdefault(backend, {})[option] = env[key]
+    return out
+
+
+def parse_option_flags(items: list[str]) -> dict[str, str]:
+    """`-o key=value` flags (for the chosen backend's options)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"command line: option '{item}': expected KEY=VALUE")
+        out[key.strip()] = value
     return out
 
 
@@ -119,50 +212,88 @@ def resolve_settings(
     env: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
     base: Mapping[str, Any] | None = None,
+    backend_flags: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Merge the layers; `base` (e.g. a story's saved config) sits between defaults and the file."""
+    """Merge the layers; `base` (a story's saved config) sits between defaults and the file.
+
+    `backend_flags` are options for whichever backend the other layers choose (`-o key=value`).
+    """
     env = os.environ if env is None else env
-    layers: list[tuple[str, dict]] = [("saved config", dict(base or {}))]
+    layers: list[tuple[str, Mapping[str, Any]]] = [("saved config", upgrade_legacy(base or {}))]
     path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
     if path is not None:
-        layers.append((str(path), _read_config_file(path)))
+        layers.append((str(path), read_config_file(path)))
     layers.append(("environment", _from_env(env)))
     layers.append(("command line", {k: v for k, v in (flags or {}).items() if v is not None}))
-    return merge_layers(Settings, layers, "setting", _setting_error)
+    settings = settings_from_layers(layers)
+    if backend_flags:
+        layer = {"backend_options": {settings.backend: dict(backend_flags)}}
+        settings = settings_from_layers([("saved", settings.model_dump()), ("command line", layer)])
+    return settings
 
 
-def _setting_error(source: str, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return f"{source}: setting '{'.'.join(map(str, err['loc']))}': {err['msg']}"
+def settings_from_layers(layers: list[tuple[str, Mapping[str, Any]]]) -> Settings:
+    """Settings from (source, values) layers applied in order; a mapping named after a backend is that
+    backend's options, merged key by key across layers."""
+    split = [(source, _sections_apart(layer)) for source, layer in layers]
+    return merge_layers(Settings, split, "setting", _setting_lines, deep=("backend_options",))
+
+
+def _setting_lines(source: str, exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        if err["loc"] == ("backend_options",):  # its validator names each bad option itself
+            lines += [f"{source}: {p}" for p in err["msg"].removeprefix("Value error, ").split("; ")]
+        else:
+            lines.append(f"{source}: {error_line(err, lambda field: f'setting {field!r}')}")
+    return lines
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _unknown_key_line(source: str, noun: str, key: str) -> str:
+    moved = LEGACY_BACKEND_KEYS.get(key)
+    if moved:
+        option = key.removeprefix("fake_")
+        return f"{source}: unknown {noun} '{key}' (it is now the {moved} backend's option '{moved}.{option}')"
+    return f"{source}: unknown {noun} '{key}'"
 
 
 def merge_layers(
     model_cls: type[M],
     layers: list[tuple[str, dict]],
     noun: str,
-    error_line: Callable[[str, ValidationError], str],
+    error_lines: Callable[[str, ValidationError], list[str] | str],
+    deep: tuple[str, ...] = (),
 ) -> M:
-    """Apply (source, values) layers in order, validating after each so an error names its source."""
+    """Apply (source, values) layers in order, validating after each so every error names its source.
+
+    Fields named in `deep` are mappings of mappings merged key by key, so a file's `[novelcraft.openai]`
+    and an environment variable for one openai option add up instead of replacing each other.
+    """
     merged: dict[str, Any] = {}
     for source, layer in layers:
         unknown = sorted(set(layer) - set(model_cls.model_fields))
         if unknown:
-            raise ConfigError(f"{source}: unknown {noun} '{unknown[0]}'")
-        merged.update(layer)
+            raise ConfigError(*[_unknown_key_line(source, noun, key) for key in unknown])
+        for key, value in layer.items():
+            if key in deep and isinstance(value, Mapping):
+                target = {k: dict(v) for k, v in (merged.get(key) or {}).items()}
+                for section, options in value.items():
+                    target.setdefault(section, {}).update(options or {})
+                merged[key] = target
+            else:
+                merged[key] = value
         try:
             model_cls(**merged)
         except ValidationError as exc:
-            raise ConfigError(error_line(source, exc)) from None
+            lines = error_lines(source, exc)
+            raise ConfigError(*([lines] if isinstance(lines, str) else lines)) from None
     return model_cls(**merged)
 
 
 def save_config(settings: Settings, path: Path, extra: Mapping[str, Any] | None = None) -> Path:
     """Write the resolved config beside an output, atomically."""
     payload = {"settings": settings.public_dict(), **(extra or {})}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, json.dumps(payload, indent=2, default=str) + "\n")

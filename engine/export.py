@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.store import Store
+from engine.errors import InputError
+from engine.files import temp_path_for, write_atomic
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 SCENE_BREAK = "* * *"
+
+
+class ExportFormat(StrEnum):
+    md = "md"
+    epub = "epub"
 
 
 def manuscript(store: Store, story_id: str) -> str:
@@ -26,31 +38,25 @@ def manuscript(store: Store, story_id: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
-def export_story(store: Store, story_id: str, fmt: str, out: Path) -> Path:
+def export_story(store: Store, story_id: str, fmt: ExportFormat, out: Path) -> Path:
     text = manuscript(store, story_id)
-    if fmt == "md":
-        write_atomic(out, text.encode("utf-8"))
-    elif fmt == "epub":
+    if fmt == ExportFormat.md:
+        write_atomic(out, text)
+    elif fmt == ExportFormat.epub:
         try:
             import pypandoc
         except ImportError:
-            raise RuntimeError("EPUB export needs pandoc: pip install 'novelcraft[dataprep]'") from None
-        tmp = out.with_name(out.name + ".part.epub")
-        pypandoc.convert_text(
-            text,
-            "epub3",
-            format="markdown",
-            outputfile=str(tmp),
-            extra_args=[f"--metadata=title:{store.story(story_id)['title']}"],
-        )
-        tmp.replace(out)
-    else:
-        raise ValueError(f"unknown export format '{fmt}' (md, epub)")
+            raise InputError("EPUB export needs pandoc: pip install 'novelcraft[dataprep]'") from None
+        tmp = temp_path_for(out)
+        try:
+            pypandoc.convert_text(
+                text,
+                "epub3",
+                format="markdown",
+                outputfile=str(tmp),
+                extra_args=[f"--metadata=title:{store.story(story_id)['title']}"],
+            )
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
     return out

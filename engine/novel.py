@@ -1,59 +1,412 @@
-"""The library API behind the CLI: start a story, run or resume its graph, redraft a scene."""
+"""The product API: a `Story`. Every front end (the CLI, the study runner, the studio) calls this and
+nothing below it, so the rules live here once:
+
+- a story is created only for a seed the engine can draft (the backend and adapter are there, the
+  world fits its token budget);
+- a story keeps the settings it was started with: a resume or redraft uses them, and only what the
+  caller passes now (config file, environment, flags) overrides them;
+- status moves created -> drafting -> done, or to `failed` (model or backend failure, resumable) or
+  `stopped` (Ctrl-C), and a finished story resumes to a no-op.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from engine.backends import Backend
-from engine.calls import ModelClient
-from engine.config import Settings
-from engine.graph import Drafter, build_graph, open_checkpointer, run_config
-from engine.schema import RunningSummary, Seed
-from engine.store import Store
+from engine.backends import Backend, BackendError, open_backend
+from engine.calls import MIN_COMPLETION_TOKENS, BudgetExceeded, ModelClient, ModelOutputError, Stopped
+from engine.config import Settings, resolve_settings, save_config
+from engine.errors import InputError, NovelcraftError
+from engine.export import ExportFormat, export_story
+from engine.schema import FIELD_CAPS, WORLD_MAX_TOKENS, Message, RunningSummary, SceneGoal, Seed
+from engine.store import Store, storage_failure
+
+if TYPE_CHECKING:
+    from engine.graph import Drafter
 
 OnUpdate = Callable[[str, dict], None]
+# What stops a draft without being a bug: the story is marked failed and can be resumed.
+DRAFT_FAILURES = (BackendError, ModelOutputError, BudgetExceeded, Stopped)
 
 
-def new_story(store: Store, seed: Seed, settings: Settings) -> str:
-    return store.create_story(seed, settings.public_dict())
+class DraftFailed(NovelcraftError):
+    """A model or backend failure while drafting; the story is marked failed and can be resumed."""
+
+    def __init__(self, story_id: str, cause: BaseException) -> None:
+        super().__init__(f"story {story_id}: {cause}")
+        self.story_id = story_id
 
 
-def make_drafter(store: Store, story_id: str, settings: Settings, backend: Backend) -> Drafter:
-    client = ModelClient.from_settings(backend, settings, store.record_call, story_id=story_id)
-    return Drafter(store=store, client=client, backend=backend, settings=settings)
+def check_world_budget(seed: Seed, count_tokens: Callable[[str], int], source: str = "seed") -> None:
+    if seed.world and (n := count_tokens(seed.world)) > WORLD_MAX_TOKENS:
+        raise InputError(f"{source}: field 'world': {n} tokens, over the {WORLD_MAX_TOKENS}-token budget")
 
 
-def run_story(
-    store: Store,
-    story_id: str,
-    settings: Settings,
-    backend: Backend,
-    on_update: OnUpdate | None = None,
-) -> dict:
-    """Draft from wherever the story's checkpoint stands; a finished story returns at once."""
-    seed = store.seed(story_id)
-    graph = build_graph(make_drafter(store, story_id, settings, backend), open_checkpointer(store.path))
-    config = run_config(story_id, seed.scene_count)
-    snapshot = graph.get_state(config)
-    if snapshot.values and not snapshot.next:
-        return store.stats(story_id)
-    start = None if snapshot.values else {"story_id": story_id}
-    store.update_story(story_id, status="drafting")
-    # durability="sync": a checkpoint is on disk before the next node starts, so a kill loses at most
-    # the node in flight, and that node finds its finished work in the store when it runs again.
-    for chunk in graph.stream(start, config, stream_mode="updates", durability="sync"):
-        for node, update in chunk.items():
-            if on_update:
-                on_update(node, update or {})
-    return store.stats(story_id)
+class _Measured(Exception):
+    def __init__(self, room: int | None) -> None:
+        super().__init__(room)
+        self.room = room
 
 
-def redraft_scene(store: Store, story_id: str, idx: int, settings: Settings, backend: Backend) -> dict:
-    """Write scene idx again from the summary before it, then refresh the summary after it."""
-    if store.scene(story_id, idx) is None:
-        raise KeyError(f"story {story_id} has no drafted scene {idx + 1}")
-    drafter = make_drafter(store, story_id, settings, backend)
-    previous = store.summary_after(story_id, idx - 1) if idx > 0 else RunningSummary()
-    drafter.write_scene(story_id, idx, previous or RunningSummary())
-    drafter.write_summary(story_id, idx, previous or RunningSummary())
-    return store.scene(story_id, idx)
+class _FirstCallProbe:
+    """Stands in for the model client, so a drafting helper renders its first prompt exactly as it will
+    when drafting; the room that prompt leaves in the window is measured and the helper stopped."""
+
+    def __init__(self, client: ModelClient) -> None:
+        self.client = client
+
+    def count_tokens(self, text: str) -> int:
+        return self.client.count_tokens(text)
+
+    def text(self, template: str, messages: list[Message], *args: Any, **kwargs: Any) -> Any:
+        raise _Measured(self.client.room(messages))
+
+    def json(self, template: str, messages: list[Message], *args: Any, **kwargs: Any) -> Any:
+        raise _Measured(self.client.room(messages))
+
+
+_FILLER = "The keeper climbed to the lamp room and watched the harbor lights go out one by one. "
+
+
+def _filler_chars(n: int) -> str:
+    return (_FILLER * (n // len(_FILLER) + 1))[:n]
+
+
+def check_fits_window(seed: Seed, client: ModelClient, settings: Settings, source: str = "seed") -> None:
+    """Refuse a seed whose own text leaves the model no room to answer, before any story exists.
+
+    The rule is ModelClient.fit's (a call must leave MIN_COMPLETION_TOKENS), applied to the largest call
+    of each kind, with what drafting adds later at its largest: a generated world of its full budget,
+    a summary at its word caps, outline items at their schema's maxLength. Without it a long premise or
+    style created a story that stopped at its first call with exit code 1.
+    """
+    if client.context_window is None:
+        return
+    # Imported here: the CLI's start-up stays free of jinja2 for the commands that draft nothing.
+    from engine.drafting import draft_scene, fit_tokens, generate_world, system_message
+    from engine.prompts import ScenesPrompt
+
+    world = seed.world or fit_tokens(
+        _filler_chars(8 * WORLD_MAX_TOKENS), WORLD_MAX_TOKENS, client.count_tokens
+    )
+    system = system_message(seed, world)
+    summary = RunningSummary(**{name: " ".join(_FILLER.split()[:cap]) for name, cap in FIELD_CAPS.items()})
+    goal = SceneGoal(goal=_filler_chars(300), characters=[_filler_chars(40)] * 4, setting=_filler_chars(120))
+    names = [c.name for c in seed.characters]
+    probes: list[tuple[str, str, Callable[[Any], object]]] = []
+    if not seed.world:
+        probes.append(
+            (
+                "world",
+                "'premise', 'characters'",
+                lambda c: generate_world(c, seed, c.count_tokens, settings.sampling),
+            )
+        )
+    # The outline's largest prompt: a chapter's scene goals, after three earlier goals.
+    scenes = ScenesPrompt(
+        premise=seed.premise,
+        act_title=_filler_chars(60),
+        chapter_title=_filler_chars(60),
+        chapter_summary=_filler_chars(300),
+        characters=names,
+        n_scenes=3,
+        earlier_goals=[_filler_chars(300)] * 3,
+    )
+    probes.append(
+        (
+            "outline",
+            "'premise', 'characters', 'style', 'world'",
+            lambda c: c.json("outline_scenes.j2", [system, Message(role="user", content=scenes.render())]),
+        )
+    )
+    probes.append(
+        (
+            "scene",
+            "'title', 'genre', 'style', 'world'",
+            lambda c: draft_scene(
+                c,
+                system,
+                summary,
+                _filler_chars(60),
+                goal,
+                scene_index=1,
+                progress=50,
+                target_words=seed.words_per_scene,
+                sampling_for=settings.sampling,
+                base_seed=seed.seed,
+                max_continuations=0,
+                min_fraction=1.0,
+            ),
+        )
+    )
+    probe = _FirstCallProbe(client)
+    for call, fields, first_call in probes:
+        try:
+            first_call(probe)
+        except _Measured as measured:
+            if measured.room is not None and measured.room < MIN_COMPLETION_TOKENS:
+                left, window = max(measured.room, 0), client.context_window
+                raise InputError(
+                    f"{source}: fields {fields}: the {call} call's prompt leaves {left} tokens of the "
+                    f"model's {window}-token window to answer in (it needs {MIN_COMPLETION_TOKENS}); "
+                    "shorten them or serve the model with a longer context (n_ctx / --max-model-len)"
+                ) from None
+
+
+def list_stories(db: Path) -> list[dict]:
+    """Every story in a database, with progress; an absent database has none (and is not created)."""
+    if not Path(db).exists():
+        return []
+    store = Store(db)
+    try:
+        return [Story(store, row["id"]).summary_row(row) for row in store.stories()]
+    finally:
+        store.close()
+
+
+class Story:
+    """One story in a story database."""
+
+    def __init__(self, store: Store, story_id: str) -> None:
+        store.story(story_id)  # raises StoryNotFound (an InputError) naming the database
+        self.store = store
+        self.id = story_id
+        self._backends: dict[str, Backend] = {}
+        self._checkpointer = None
+
+    # opening ---------------------------------------------------------------------------------
+    @classmethod
+    def start(
+        cls, seed: Seed, settings: Settings, *, backend: Backend | None = None, source: str = "seed"
+    ) -> Story:
+        """Create a story for `seed` (nothing is drafted yet); refused before any row is written when the
+        backend, the adapter, the world's token budget or the model's window says no. `source` names the
+        seed in errors."""
+        owned = backend is None
+        backend = backend or open_backend(settings, [settings.adapter] if settings.adapter else None)
+        try:
+            check_world_budget(seed, backend.count_tokens, source)
+            check_fits_window(seed, ModelClient.from_settings(backend, settings), settings, source)
+        except InputError:
+            if owned:
+                backend.close()
+            raise
+        store = Store(settings.db, create=True)
+        try:
+            store.check_intact()
+        except InputError:
+            store.close()
+            if owned:
+                backend.close()
+            raise
+        story = cls(store, store.create_story(seed, settings.public_dict()))
+        if owned:
+            story._backends[_key(settings)] = backend
+        return story
+
+    @classmethod
+    def open(cls, story_id: str, db: Path) -> Story:
+        store = Store(db)
+        try:
+            return cls(store, story_id)
+        except InputError:
+            store.close()
+            raise
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
+        self._backends.clear()
+        if self._checkpointer is not None:
+            self._checkpointer.conn.close()
+            self._checkpointer = None
+        self.store.close()
+
+    def __enter__(self) -> Story:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # what it is ------------------------------------------------------------------------------
+    @property
+    def seed(self) -> Seed:
+        return self.store.seed(self.id)
+
+    @property
+    def status(self) -> str:
+        return self.store.story(self.id)["status"]
+
+    def saved_settings(self) -> dict:
+        saved = self.store.settings(self.id)
+        saved.pop("db", None)
+        return saved
+
+    def settings(
+        self,
+        *,
+        config_file: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        flags: Mapping[str, Any] | None = None,
+        backend_flags: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """The settings the story started with, overridden by what is given now (file < env < flags)."""
+        flags = {**(flags or {}), "db": self.store.path}
+        return resolve_settings(
+            config_file, env=env, flags=flags, base=self.saved_settings(), backend_flags=backend_flags
+        )
+
+    def stats(self) -> dict:
+        return self.store.stats(self.id)
+
+    def summary_row(self, row: dict | None = None) -> dict:
+        row = row or self.store.story(self.id)
+        stats = self.stats()
+        return {
+            "story_id": self.id,
+            "title": row["title"],
+            "status": row["status"],
+            "scenes": stats["scenes_done"],
+            "of": self.seed.scene_count,
+            "words": stats["words"],
+            "updated": row["updated"],
+        }
+
+    def report(self) -> dict:
+        """Progress, words, calls, tokens and summary budget use (what `novelcraft show` prints)."""
+        story, seed, stats = self.store.story(self.id), self.seed, self.stats()
+        summaries = self.store.summaries(self.id)
+        return {
+            "story_id": self.id,
+            "title": story["title"],
+            "status": story["status"],
+            "scenes": stats["scenes_done"],
+            "scenes_planned": seed.scene_count,
+            "target_words": seed.target_words,
+            **stats,
+            "summary_tokens_max": max((s["tokens"] for s in summaries), default=0),
+            "compress_calls": sum(s["compress_calls"] for s in summaries),
+            "trimmed_summaries": sum(s["trimmed"] for s in summaries),
+            "settings": self.store.settings(self.id),
+        }
+
+    # drafting --------------------------------------------------------------------------------
+    def _backend_for(self, settings: Settings) -> Backend:
+        key = _key(settings)
+        if key not in self._backends:
+            self._backends[key] = open_backend(settings, [settings.adapter] if settings.adapter else None)
+        return self._backends[key]
+
+    def _drafter(self, settings: Settings, backend: Backend | None) -> Drafter:
+        from engine.graph import Drafter  # LangGraph loads only when a story is drafted
+
+        backend = backend or self._backend_for(settings)
+        client = ModelClient.from_settings(backend, settings, self.store.record_call, story_id=self.id)
+        return Drafter(store=self.store, client=client, settings=settings, story_id=self.id)
+
+    def draft(
+        self,
+        settings: Settings | None = None,
+        *,
+        backend: Backend | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> dict:
+        """Draft from wherever the story's checkpoint stands; a finished story returns at once."""
+        from engine.graph import NODES, build_graph, open_checkpointer, run_config
+
+        settings = settings or self.settings()
+        self.store.check_intact()
+        if self._checkpointer is None:
+            self._checkpointer = open_checkpointer(self.store.path)
+        graph = build_graph(self._drafter(settings, backend), self._checkpointer)
+        config = run_config(self.id, self.seed.scene_count)
+        snapshot = graph.get_state(config)
+        # Only a snapshot without tasks is a finished graph. `next` leaves out the tasks whose writes
+        # were saved when a kill or a full disk stopped the checkpoint after them: such a story is
+        # not done, and streaming from the snapshot finishes that step and goes on.
+        if snapshot.values and not snapshot.tasks:
+            return self.result()
+        # A checkpoint taken by an older graph whose next node no longer exists starts over from the
+        # top: every node finds its finished work in the store, so nothing is drafted twice.
+        known = snapshot.values and all(task.name in NODES for task in snapshot.tasks)
+        start = None if known else {"story_id": self.id}
+        self.store.update_story(self.id, status="drafting")
+        try:
+            # durability="sync": a checkpoint is on disk before the next node starts, so a kill loses at
+            # most the node in flight, and that node finds its finished work in the store when it reruns.
+            for chunk in graph.stream(start, config, stream_mode="updates", durability="sync"):
+                for node, update in chunk.items():
+                    if on_update:
+                        on_update(node, update or {})
+        except KeyboardInterrupt:
+            self._set_status_if_possible("stopped")
+            raise
+        except DRAFT_FAILURES as exc:
+            self._set_status_if_possible("failed")
+            raise DraftFailed(self.id, exc) from exc
+        except sqlite3.OperationalError as exc:
+            if not storage_failure(exc):
+                raise
+            # The transaction that failed was rolled back, so the story resumes once there is room.
+            self._set_status_if_possible("failed")
+            raise DraftFailed(self.id, NovelcraftError(f"{self.store.path}: {exc}")) from exc
+        return self.result()
+
+    def _set_status_if_possible(self, status: str) -> None:
+        # On a full disk this write fails too; the error that stopped the draft is the one to report.
+        try:
+            self.store.update_story(self.id, status=status)
+        except sqlite3.OperationalError as exc:
+            if not storage_failure(exc):
+                raise
+
+    def resume(
+        self,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        backend: Backend | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> dict:
+        """Go on drafting with the story's own settings, `overrides` winning over them."""
+        return self.draft(self.settings(flags=overrides), backend=backend, on_update=on_update)
+
+    def result(self) -> dict:
+        return {"story_id": self.id, "title": self.seed.title, "status": self.status, **self.stats()}
+
+    def redraft(
+        self, scene: int, settings: Settings | None = None, *, backend: Backend | None = None
+    ) -> dict:
+        """Write scene `scene` (1-based) again from the summary before it, then refresh the summary after it."""
+        idx = scene - 1
+        self.store.check_intact()
+        if idx < 0 or self.store.scene(self.id, idx) is None:
+            raise InputError(f"story {self.id} has no drafted scene {scene}")
+        drafter = self._drafter(settings or self.settings(), backend)
+        previous = (self.store.summary_after(self.id, idx - 1) if idx > 0 else None) or RunningSummary()
+        try:
+            drafter.write_scene(idx, previous)
+            drafter.write_summary(idx, previous)
+        except DRAFT_FAILURES as exc:
+            raise DraftFailed(self.id, exc) from exc
+        return self.store.scene(self.id, idx)
+
+    # output ----------------------------------------------------------------------------------
+    def export(self, out: Path, fmt: ExportFormat | str = ExportFormat.md) -> dict:
+        """The manuscript with chapter headings, and beside it the story's resolved config and seed."""
+        fmt = ExportFormat(fmt)
+        path = export_story(self.store, self.id, fmt, out)
+        config_path = save_config(
+            self.settings(),
+            out.with_name(out.name + ".config.json"),
+            {"story_id": self.id, "seed": self.seed.model_dump()},
+        )
+        return {"story_id": self.id, "out": str(path), "config": str(config_path), "format": fmt.value}
+
+
+def _key(settings: Settings) -> str:
+    """Backends are reused while what they were built from is the same."""
+    data = settings.public_dict()
+    return repr([data[k] for k in ("backend", "model", "adapters", "n_ctx", "backend_options")])

@@ -7,11 +7,12 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from engine.errors import InputError, prefixed, validation_lines
 from engine.schema import Seed
 
 
-class SeedError(Exception):
-    """A one-line message naming the file and the field."""
+class SeedError(InputError):
+    """One line per problem, each naming the file and the field."""
 
 
 def _front_matter(text: str) -> tuple[str, str]:
@@ -47,16 +48,11 @@ def parse_seed(text: str) -> Seed:
     try:
         return Seed.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(map(str, err["loc"])) or "(root)"
-        if err["type"] == "extra_forbidden":
-            raise SeedError(f"field '{field}': unknown key") from None
-        if err["type"] == "missing":
-            raise SeedError(f"field '{field}': required") from None
-        raise SeedError(f"field '{field}': {err['msg']}") from None
+        raise SeedError(*validation_lines(exc)) from None
 
 
-def load_seed(path: Path) -> Seed:
+def load_seed(path: Path | str) -> Seed:
+    path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -68,4 +64,4 @@ def load_seed(path: Path) -> Seed:
     try:
         return parse_seed(text)
     except SeedError as exc:
-        raise SeedError(f"{path}: {exc}") from None
+        raise SeedError(*prefixed(str(path), exc.lines)) from None

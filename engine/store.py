@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlite_utils
-
+from engine.errors import InputError
 from engine.schema import CallRecord, Outline, RunningSummary, Seed
+from engine.sqlite import sqlite_utils
 
 BUSY_TIMEOUT_S = 30
+# SQLite's primary result codes for failures of the machine rather than of the program: SQLITE_BUSY
+# (held past the busy timeout), SQLITE_IOERR (a file size limit, EFBIG, lands here) and SQLITE_FULL.
+_STORAGE_ERROR_CODES = {5, 10, 13}
 
 
 def _now() -> str:
@@ -98,42 +102,164 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db["calls"].create_index(["story_id", "scene_index"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_initial]
+def _m002_backend_options(db: sqlite_utils.Database) -> None:
+    """Stories saved before backends had their own options keep resuming with the same settings."""
+    from engine.config import upgrade_legacy
+
+    for row in list(db.query("select id, settings_json from stories")):
+        upgraded = upgrade_legacy(json.loads(row["settings_json"]))
+        db["stories"].update(row["id"], {"settings_json": json.dumps(upgraded, default=str)})
+
+
+def _m003_judgments_and_studies(db: sqlite_utils.Database) -> None:
+    # A judge's verdict on a scene (or, with scene_index null, a whole story); pairwise verdicts name
+    # the other story. One row per (kind, judge, story, scene, other), so a rerun skips what is judged.
+    db["judgments"].create(
+        {
+            "id": int,
+            "kind": str,
+            "judge": str,
+            "story_id": str,
+            "scene_index": int,
+            "other_story_id": str,
+            "score": int,
+            "format_ok": int,
+            "outcome": str,
+            "detail_json": str,
+            "created": str,
+        },
+        pk="id",
+    )
+    db["judgments"].create_index(["kind", "judge", "story_id", "scene_index", "other_story_id"], unique=True)
+    # Which story drafts which cell (seed/variant/repeat) of a study, so a rerun finds it.
+    db["study_cells"].create({"cell": str, "story_id": str}, pk="cell")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m001_initial,
+    _m002_backend_options,
+    _m003_judgments_and_studies,
+]
+
+
+class StoreError(InputError):
+    """A database file that cannot be used: missing, not SQLite, or another program's."""
+
+
+class StoryNotFound(InputError):
+    def __init__(self, path: Path, story_id: str) -> None:
+        super().__init__(f"{path}: no story '{story_id}'")
+        self.story_id = story_id
 
 
 def connect(path: Path) -> sqlite_utils.Database:
-    path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-    db = sqlite_utils.Database(conn)
-    db.enable_wal()
-    return db
+    return sqlite_utils.Database(conn)
+
+
+def tune(conn: sqlite3.Connection) -> None:
+    """WAL with synchronous=NORMAL: a commit is not fsynced, yet a killed process loses nothing (the WAL
+    is in the OS page cache) and the file never corrupts; only a power cut can drop the last commits.
+    FULL would fsync every call record and scene, most of the engine's own time per scene."""
+    conn.execute("pragma synchronous=normal")
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """A full disk, a file size limit or a held lock: free it and resume; nothing is corrupt."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _STORAGE_ERROR_CODES
+
+
+def enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL, waiting while other processes hold it.
+
+    The switch needs an exclusive lock, and SQLite can answer SQLITE_BUSY at once there instead of
+    waiting out the busy timeout: eight processes opening one new file together lost one or two of
+    themselves to "database is locked" here before this wait (tests/test_faults.py races them).
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("pragma journal_mode=wal")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
+def _check_ours(db: sqlite_utils.Database, path: Path) -> None:
+    """Read before writing anything: a corrupt file or another program's database is left untouched."""
+    try:
+        tables = set(db.table_names())
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a novelcraft database ({exc})") from None
+    if tables and "_migrations" not in tables:
+        shown = ", ".join(sorted(tables)[:5])
+        raise StoreError(f"{path}: not a novelcraft database (it holds other tables: {shown})")
 
 
 def migrate(db: sqlite_utils.Database) -> None:
-    if "_migrations" not in db.table_names():
-        db["_migrations"].create({"version": int, "applied": str}, pk="version")
-    done = {row["version"] for row in db["_migrations"].rows}
-    for version, step in enumerate(MIGRATIONS, start=1):
-        if version in done:
-            continue
-        with db.conn:
-            step(db)
-            db["_migrations"].insert({"version": version, "applied": _now()})
+    """Apply the migrations not yet applied, under one write lock taken up front.
 
-
-class StoryNotFound(KeyError):
-    pass
+    Several processes opening a new file at once must not race: BEGIN IMMEDIATE makes the others wait
+    (busy timeout) and then see the migrations as done, instead of failing with "database is locked".
+    """
+    if "_migrations" in db.table_names() and db["_migrations"].count >= len(MIGRATIONS):
+        return
+    db.conn.execute("begin immediate")
+    try:
+        if "_migrations" not in db.table_names():
+            db["_migrations"].create({"version": int, "applied": str}, pk="version")
+        done = {row["version"] for row in db["_migrations"].rows}
+        for version, step in enumerate(MIGRATIONS, start=1):
+            if version not in done:
+                step(db)
+                db["_migrations"].insert({"version": version, "applied": _now()})
+        db.conn.execute("commit")
+    except BaseException:
+        db.conn.execute("rollback")
+        raise
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.db = connect(path)
+    """The story database. Only `write` creates one (create=True); every other command opens an
+    existing file and says so when there is none."""
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.path = Path(path)
+        if not create and not (self.path.exists() and self.path.stat().st_size > 0):
+            raise StoreError(f"{self.path}: no story database here (novelcraft write SEED creates one)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = connect(self.path)
+        try:
+            _check_ours(self.db, self.path)
+            enable_wal(self.db.conn)
+            tune(self.db.conn)
+            migrate(self.db)
+        except BaseException:
+            self.db.conn.close()
+            raise
         self._write_lock = threading.Lock()
-        migrate(self.db)
+        self._intact = False
 
     def close(self) -> None:
         self.db.conn.close()
+
+    def check_intact(self) -> None:
+        """Refuse to write into a damaged file, which is then left as it is. quick_check reads every
+        page (a few ms a megabyte), so only the commands that write pay for it, once per open."""
+        if self._intact:
+            return
+        try:
+            found = [row[0] for row in self.db.conn.execute("pragma quick_check")]
+        except sqlite3.DatabaseError as exc:
+            found = [str(exc)]
+        if found != ["ok"]:
+            raise StoreError(f"{self.path}: damaged database ({found[-1].splitlines()[-1]}); left as it is")
+        self._intact = True
 
     # stories -------------------------------------------------------------------------------
     def create_story(self, seed: Seed, settings: dict) -> str:
@@ -156,7 +282,7 @@ class Store:
         try:
             return self.db["stories"].get(story_id)
         except sqlite_utils.db.NotFoundError:
-            raise StoryNotFound(story_id) from None
+            raise StoryNotFound(self.path, story_id) from None
 
     def seed(self, story_id: str) -> Seed:
         return Seed.model_validate_json(self.story(story_id)["seed_json"])
@@ -225,13 +351,49 @@ class Store:
     def summaries(self, story_id: str) -> list[dict]:
         return list(self.db["summaries"].rows_where("story_id = ?", [story_id], order_by="idx"))
 
+    # judgments -----------------------------------------------------------------------------
+    # scene_index -1 is the whole story and other_story_id "" a rubric verdict: SQLite's unique
+    # index treats NULLs as distinct, so sentinels keep one row per judged item.
+    WHOLE_STORY = -1
+
+    def save_judgment(
+        self, kind: str, judge: str, story_id: str, scene_index: int, other: str = "", **fields
+    ) -> None:
+        row = {
+            "kind": kind,
+            "judge": judge,
+            "story_id": story_id,
+            "scene_index": scene_index,
+            "other_story_id": other,
+            "created": _now(),
+            **fields,
+        }
+        with self._write_lock:  # the unique index makes a new verdict replace an old one
+            self.db["judgments"].insert(row, replace=True)
+
+    def judgment(
+        self, kind: str, judge: str, story_id: str, scene_index: int, other: str = ""
+    ) -> dict | None:
+        rows = list(
+            self.db["judgments"].rows_where(
+                "kind = ? and judge = ? and story_id = ? and scene_index = ? and other_story_id = ?",
+                [kind, judge, story_id, scene_index, other],
+            )
+        )
+        return rows[0] if rows else None
+
+    def judgments(self, story_id: str) -> list[dict]:
+        return list(self.db["judgments"].rows_where("story_id = ?", [story_id], order_by="kind, scene_index"))
+
     # calls ---------------------------------------------------------------------------------
     def record_call(self, record: CallRecord) -> None:
         row = record.model_dump(exclude={"sampling"})
         row["sampling_json"] = json.dumps(record.sampling, sort_keys=True)
         row["created"] = _now()
+        # Plain SQL on the hot path: sqlite-utils' insert inspects the table on every call.
+        sql = f"insert into calls ({', '.join(row)}) values ({', '.join('?' * len(row))})"
         with self._write_lock:  # concurrent workers share one connection
-            self.db["calls"].insert(row)
+            self.db.conn.execute(sql, list(row.values()))
 
     def calls(self, story_id: str) -> list[dict]:
         return list(self.db["calls"].rows_where("story_id = ?", [story_id], order_by="id"))

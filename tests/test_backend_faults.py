@@ -29,7 +29,7 @@ def run_cli(db: Path, port: int, *args: str, attempts: int = 8):
         "NOVELCRAFT_MAX_ATTEMPTS": str(attempts),
         "NOVELCRAFT_BACKOFF_S": "0",
         # Below the simulated stall, so a stall is a client timeout.
-        "NOVELCRAFT_TIMEOUT_S": "0.5",
+        "NOVELCRAFT_OPENAI_TIMEOUT_S": "0.5",
         "NOVELCRAFT_CONFIG": "",
     }
     base = [

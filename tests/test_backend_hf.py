@@ -84,7 +84,8 @@ def test_default_gguf_with_two_adapters_gives_different_text(lora_dirs):
 
     settings = resolve_settings(
         env={"NOVELCRAFT_CONFIG": ""},
-        flags={"backend": "transformers", "adapters": lora_dirs, "device": "cpu", "n_threads": 2},
+        flags={"backend": "transformers", "adapters": lora_dirs},
+        backend_flags={"device": "cpu", "n_threads": 2},
     )
     backend = create_backend(settings)
     assert backend.name == "transformers" and backend.model.endswith(".gguf")

@@ -272,8 +272,9 @@ def test_create_backend_from_settings(monkeypatch):
     with SimServer(loras=("christie",)) as sim:
         monkeypatch.setenv("MY_KEY", "sk-env")
         settings = resolve_settings(
-            env={"NOVELCRAFT_API_KEY_ENV": "MY_KEY", "NOVELCRAFT_TIMEOUT_S": "3"},
-            flags={"backend": "openai", "base_url": f"http://127.0.0.1:{sim.port}", "model": sim.model},
+            env={"NOVELCRAFT_OPENAI_API_KEY_ENV": "MY_KEY", "NOVELCRAFT_OPENAI_TIMEOUT_S": "3"},
+            flags={"backend": "openai", "model": sim.model},
+            backend_flags={"base_url": f"http://127.0.0.1:{sim.port}"},
         )
         backend = create_backend(settings)
         assert isinstance(backend, OpenAICompatBackend) and backend.base_url == sim.base_url

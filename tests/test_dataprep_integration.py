@@ -169,7 +169,7 @@ def test_real_default_model_on_a_few_scenes(tmp_path: Path):
     story = [s for s in book.scenes if s.kind == "chapter"]
     assert len(story) == 2 and book.meta.world_context
     assert all(s.instruction and s.running_summary is not None for s in book.scenes)
-    calls = list(pipeline._store.db["calls"].rows)
+    calls = pipeline.call_log.rows()
     assert {c["template"] for c in calls} >= {"dataprep_world.j2", "summary.j2", "dataprep_instruction.j2"}
     assert all(c["backend"] == "llamacpp" for c in calls)
     from datasets import load_dataset

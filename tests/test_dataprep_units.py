@@ -243,7 +243,7 @@ def test_pipeline_end_to_end_on_fake(tmp_path: Path, books: list[Path]):
         [compile_stage.Message(**m) for m in record["messages"]]
     )
     # every model call is recorded, and every template the stages use was called
-    templates = {row["template"] for row in pipeline._store.db["calls"].rows}
+    templates = {row["template"] for row in pipeline.call_log.rows()}
     assert {
         "dataprep_world.j2",
         "dataprep_boundaries.j2",
@@ -251,7 +251,7 @@ def test_pipeline_end_to_end_on_fake(tmp_path: Path, books: list[Path]):
         "dataprep_instruction.j2",
     } <= templates
     assert "dataprep_ref_instruction.j2" in templates  # the Preface is a reference scene
-    assert result.calls == pipeline._store.db["calls"].count
+    assert result.calls == pipeline.call_log.count()
     report = json.loads((out / "report.json").read_text())
     assert report["records"] == len(train) + len(val) and report["split"] == "book"
     assert set(report["by_book"]) == {"ann-author-tiny-tale", "bea-writer-other-tale"}
@@ -277,21 +277,23 @@ def test_pipeline_resumes_without_new_calls(tmp_path: Path, books: list[Path]):
 
 
 def test_changed_convert_or_clean_rules_redo_their_stage(tmp_path: Path, books: list[Path], monkeypatch):
-    import dataprep.pipeline as pipeline_module
+    import dataprep.clean
+    import dataprep.convert
+    import dataprep.text_stages as text_stages
 
     out = tmp_path / "out"
     run_fake(out, books)[0].close()
     converted, cleaned = [], []
-    real_convert, real_clean = pipeline_module.convert, pipeline_module.clean_markdown
-    monkeypatch.setattr(pipeline_module, "convert", lambda p: converted.append(p) or real_convert(p))
-    monkeypatch.setattr(pipeline_module, "clean_markdown", lambda m: cleaned.append(1) or real_clean(m))
+    real_convert, real_clean = text_stages.convert, text_stages.clean_markdown
+    monkeypatch.setattr(text_stages, "convert", lambda p: converted.append(p) or real_convert(p))
+    monkeypatch.setattr(text_stages, "clean_markdown", lambda m: cleaned.append(1) or real_clean(m))
     run_fake(out, books)[0].close()
     assert converted == [] and cleaned == []
-    monkeypatch.setattr(pipeline_module, "clean_version", pipeline_module.clean_version + 1)
+    monkeypatch.setattr(dataprep.clean, "VERSION", dataprep.clean.VERSION + 1)
     run_fake(out, books)[0].close()
     assert converted == [] and len(cleaned) == 2
     summaries_before = _summary_calls(out)
-    monkeypatch.setattr(pipeline_module, "convert_version", pipeline_module.convert_version + 1)
+    monkeypatch.setattr(dataprep.convert, "VERSION", dataprep.convert.VERSION + 1)
     run_fake(out, books)[0].close()
     assert sorted(converted) == sorted(books)
     # Same Markdown out, same scenes: the records made before are kept, no scene is summarised again.
@@ -355,12 +357,12 @@ def test_cli_run_fake(tmp_path: Path, books: list[Path]):
 
 
 def test_fake_faults_are_retried(tmp_path: Path, books: list[Path]):
-    settings = resolve_settings(env={}, flags={"backend": "fake"}).model_copy(
-        update={"fake_fault_rate": 0.3, "backoff_s": 0.0}
+    settings = resolve_settings(
+        env={}, flags={"backend": "fake", "backoff_s": 0.0}, backend_flags={"fault_rate": 0.3}
     )
     pipeline = Pipeline(tmp_path / "out", settings, Options(splitter="llm"))
     result = pipeline.run(books)
-    outcomes = {row["outcome"] for row in pipeline._store.db["calls"].rows}
+    outcomes = {row["outcome"] for row in pipeline.call_log.rows()}
     assert result.errors == [] and "ok" in outcomes and outcomes - {"ok"}
     pipeline.close()
 
@@ -517,8 +519,229 @@ def test_compress_calls_are_bounded(tmp_path: Path, books: list[Path]):
         options = Options(summary_compress_calls=limit)
         pipeline = Pipeline(tmp_path / f"c{limit}", settings, options, backend_factory=lambda s: Wordy())
         assert pipeline.run(books).errors == []
-        templates = [row["template"] for row in pipeline._store.db["calls"].rows]
+        templates = [row["template"] for row in pipeline.call_log.rows()]
         counts[limit] = templates.count("compress.j2")
         assert counts[limit] == limit * templates.count("summary.j2")
         pipeline.close()
     assert counts[0] == 0 < counts[2]
+
+
+# typed resume keys ---------------------------------------------------------------------------------
+
+
+def _book_json(out: Path, book_id: str = "ann-author-tiny-tale") -> Path:
+    return out / "books" / book_id / "book.json"
+
+
+def _calls_since(out: Path, seen: int) -> list[str]:
+    """Templates of the calls logged after the first `seen` rows."""
+    return [row["template"] for row in sqlite_utils.Database(out / "calls.db")["calls"].rows][seen:]
+
+
+def test_book_json_holds_typed_stage_keys(tmp_path: Path, books: list[Path]):
+    out = tmp_path / "out"
+    run_fake(out, books)[0].close()
+    meta = json.loads(_book_json(out).read_text())["meta"]
+    assert "scenes_key" not in meta and "world_key" not in meta
+    assert set(meta["keys"]) == {"sections", "world", "scenes"} and all(meta["keys"].values())
+    sections = json.loads((out / "books" / "ann-author-tiny-tale" / "sections.json").read_text())
+    assert meta["keys"]["sections"] == sections["key"]
+
+
+def test_keys_chain_on_the_sections_key():
+    from dataprep.keys import scenes_key, world_key
+
+    rules = {"splitter": "llm", "world_context": "w", "max_scene_tokens": 3000, "max_scenes": None}
+    assert scenes_key("a", **rules, model="m") == scenes_key("a", **rules, model="m")
+    assert scenes_key("a", **rules, model="m") != scenes_key("b", **rules, model="m")
+    assert scenes_key("a", **rules, model="m") != scenes_key("a", **{**rules, "max_scenes": 2}, model="m")
+    assert world_key("a", "m", 200) != world_key("b", "m", 200) != world_key("b", "m", 100)
+
+
+def test_changed_scene_rules_redo_only_the_boundaries(tmp_path: Path, books: list[Path], monkeypatch):
+    import dataprep.scenes
+
+    out = tmp_path / "out"
+    run_fake(out, books, splitter="llm")[0].close()
+    keys_before = Book.model_validate_json(_book_json(out).read_text()).meta.keys
+    seen = len(_calls_since(out, 0))
+    monkeypatch.setattr(dataprep.scenes, "VERSION", dataprep.scenes.VERSION + 1)
+    pipeline, result = run_fake(out, books, splitter="llm")
+    pipeline.close()
+    # The scenes come out the same, so their summaries and instructions are kept: only boundaries are asked.
+    assert result.calls > 0 and set(_calls_since(out, seen)) == {"dataprep_boundaries.j2"}
+    keys = Book.model_validate_json(_book_json(out).read_text()).meta.keys
+    assert (keys.sections, keys.world) == (keys_before.sections, keys_before.world)
+    assert keys.scenes != keys_before.scenes
+
+
+def test_book_json_with_colon_packed_keys_resumes_without_calls(tmp_path: Path, books: list[Path]):
+    """An output directory written before typed keys: "<sections>:<scene rules>" in meta.scenes_key."""
+    from dataprep.hashing import content_key
+    from dataprep.scenes import VERSION as scenes_version
+
+    out = tmp_path / "out"
+    first, _ = run_fake(out, books)
+    model = first.backend.model
+    first.close()
+    corpus = (out / "train.jsonl").read_text()
+    typed = {}
+    for path in (out / "books").glob("*/book.json"):
+        data = json.loads(path.read_text())
+        keys = typed[path] = data["meta"].pop("keys")
+        rules = content_key(scenes_version, "llm", data["meta"]["world_context"], 3000, None, model)
+        data["meta"].update(scenes_key=f"{keys['sections']}:{rules}", world_key=keys["world"])
+        path.write_text(json.dumps(data))
+    again, result = run_fake(out, books)
+    again.close()
+    assert result.errors == [] and result.calls == 0 and (out / "train.jsonl").read_text() == corpus
+    for path, keys in typed.items():
+        assert json.loads(path.read_text())["meta"]["keys"] == keys
+
+
+def test_colon_keys_with_no_scenes_yet_mean_scenes_not_done():
+    from dataprep.models import BookMeta
+
+    meta = BookMeta.model_validate(
+        {"book_id": "b", "title": "T", "author": "A", "world_key": "", "scenes_key": "abc:"}
+    )
+    assert (meta.keys.sections, meta.keys.world, meta.keys.scenes) == ("abc", "", "")
+
+
+# the call log ----------------------------------------------------------------------------------------
+
+
+def test_every_call_is_logged_with_its_book(tmp_path: Path, books: list[Path]):
+    from engine.schema import CallRecord
+
+    pipeline, result = run_fake(tmp_path / "out", books, splitter="llm")
+    rows = pipeline.call_log.rows()
+    assert len(rows) == result.calls == result.calls_total > 0
+    assert {row["book_id"] for row in rows} == set(result.books)
+    assert sum(pipeline.call_log.count(b) for b in result.books) == len(rows)
+    columns = set(pipeline.call_log.db["calls"].columns_dict)
+    assert "story_id" not in columns
+    assert set(CallRecord.model_fields) - {"story_id", "sampling"} <= columns
+    assert all(json.loads(row["sampling_json"])["max_tokens"] > 0 for row in rows)
+    pipeline.close()
+
+
+def test_call_log_takes_writes_from_many_threads(tmp_path: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dataprep.calllog import CallLog
+    from engine.schema import CallRecord
+
+    log = CallLog(tmp_path / "calls.db")
+    record = CallRecord(
+        template="t.j2", prompt_hash="h", backend="fake", model="m", sampling={"max_tokens": 8}
+    )
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: log.sink_for(f"book-{i % 3}")(record), range(60)))
+    assert log.count() == 60 and log.count("book-1") == 20
+    log.close()
+
+
+ENGINE_STORE_CALLS = {
+    "id": int,
+    "story_id": str,
+    "scene_index": int,
+    "template": str,
+    "prompt_hash": str,
+    "backend": str,
+    "model": str,
+    "adapter": str,
+    "sampling_json": str,
+    "seed": int,
+    "tokens_in": int,
+    "tokens_out": int,
+    "ms": float,
+    "attempt": int,
+    "retries": int,
+    "outcome": str,
+    "error": str,
+    "note": str,
+    "created": str,
+}
+
+
+def test_a_calls_db_the_engine_store_wrote_is_migrated(tmp_path: Path, books: list[Path]):
+    out = tmp_path / "out"
+    out.mkdir()
+    old = sqlite_utils.Database(out / "calls.db")
+    old["_migrations"].insert({"version": 1, "applied": "2025-01-01T00:00:00"}, pk="version")
+    old["calls"].create(ENGINE_STORE_CALLS, pk="id")
+    old["calls"].create_index(["story_id", "scene_index"])
+    old["calls"].insert_all(
+        {"story_id": "ann-author-tiny-tale", "template": "summary.j2", "outcome": "ok"} for _ in range(3)
+    )
+    old.close()
+    pipeline, result = run_fake(out, books)
+    assert result.errors == [] and result.calls > 0 and result.calls_total == result.calls + 3
+    assert "story_id" not in pipeline.call_log.db["calls"].columns_dict
+    assert pipeline.call_log.count("ann-author-tiny-tale") > 3
+    pipeline.close()
+    again, result = run_fake(out, books)  # a migrated log opens as it is
+    assert result.calls == 0 and result.calls_total == again.call_log.count()
+    again.close()
+
+
+# the CLI ---------------------------------------------------------------------------------------------
+
+
+def _dataprep_cli(*args: str):
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    return CliRunner().invoke(app, ["--backend", "fake", *args])
+
+
+def test_cli_refuses_bad_input_with_exit_2(tmp_path: Path, books: list[Path]):
+    out = str(tmp_path / "o")
+    cases = {
+        "splitter": (["dataprep", "run", str(books[0]), "--out", out, "--splitter", "lmm"], "lmm"),
+        "missing book": (["dataprep", "run", str(tmp_path / "nope.epub"), "--out", out], "nope.epub"),
+        "workers": (["dataprep", "run", str(books[0]), "--out", out, "--workers", "0"], "--workers"),
+        "compress": (
+            ["dataprep", "run", str(books[0]), "--out", out, "--compress-calls", "9"],
+            "--compress-calls",
+        ),
+        "backend option": (["-o", "bogus=1", "dataprep", "book", str(books[0]), "--out", out], "bogus"),
+    }
+    for name, (args, named) in cases.items():
+        result = _dataprep_cli(*args)
+        assert result.exit_code == 2, (name, result.output)
+        assert named in result.output and "unexpected" not in result.output, (name, result.output)
+    assert not (tmp_path / "o" / "books").exists()  # nothing ran
+
+
+def test_cli_reads_the_root_options(tmp_path: Path, books: list[Path]):
+    result = _dataprep_cli(
+        "-o", "latency_ms=1", "dataprep", "book", str(books[0]), "--out", str(tmp_path / "o")
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert config["settings"]["backend"] == "fake"
+    assert float(config["settings"]["backend_options"]["fake"]["latency_ms"]) == 1
+
+
+def test_cli_ctrl_c_exits_130(tmp_path: Path, books: list[Path], monkeypatch):
+    import dataprep.cli
+
+    def interrupted(self, paths, upto="compile"):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataprep.cli.Pipeline, "run", interrupted)
+    result = _dataprep_cli("dataprep", "run", str(books[0]), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 130 and "interrupted" in result.output and "unexpected" not in result.output
+
+
+def test_every_command_argument_and_option_has_help():
+    import typer.main
+
+    from dataprep.cli import app
+
+    for name, command in typer.main.get_command(app).commands.items():
+        assert command.help, name
+        assert [p.name for p in command.params if not getattr(p, "help", None)] == [], name

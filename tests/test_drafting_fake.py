@@ -8,7 +8,7 @@ from engine.backends.fake import FakeBackend
 from engine.cli import app
 from engine.config import resolve_settings
 from engine.export import manuscript
-from engine.novel import new_story, redraft_scene, run_story
+from engine.novel import Story
 from engine.schema import FIELD_CAPS, RunningSummary, Seed
 from engine.store import Store
 from engine.tokens import count_words
@@ -19,11 +19,10 @@ def settings(db_path, **kw):
 
 
 def draft(db_path, seed, backend=None, **kw):
-    store = Store(db_path)
-    s = settings(db_path, **kw)
-    story_id = new_story(store, seed, s)
-    run_story(store, story_id, s, backend or FakeBackend())
-    return store, story_id
+    backend = backend or FakeBackend()
+    story = Story.start(seed, settings(db_path, **kw), backend=backend)
+    story.draft(backend=backend)
+    return story.store, story.id
 
 
 def test_every_scene_drafted_once_with_summaries_in_caps(db_path):
@@ -55,20 +54,19 @@ def test_resume_after_a_crash_loses_and_duplicates_nothing(db_path, tmp_path):
                 raise Crash
             return super().complete(*a, **kw)
 
-    store = Store(db_path)
-    s = settings(db_path)
-    sid = new_story(store, seed, s)
+    story = Story.start(seed, settings(db_path), backend=FakeBackend())
+    store, sid = story.store, story.id
     with pytest.raises(Crash):
-        run_story(store, sid, s, CrashingFake())
+        story.draft(backend=CrashingFake())
     done_before = len(store.scenes(sid))
     assert 0 < done_before < 5
-    run_story(store, sid, s, FakeBackend())
+    story.resume(backend=FakeBackend())
     assert [r["idx"] for r in store.scenes(sid)] == list(range(5))
     assert all(r["version"] == 1 for r in store.scenes(sid))
     assert manuscript(store, sid) == reference
     # a finished story resumes to a no-op
     calls = len(store.calls(sid))
-    run_story(store, sid, s, FakeBackend())
+    story.resume(backend=FakeBackend())
     assert len(store.calls(sid)) == calls
 
 
@@ -112,8 +110,8 @@ def test_redraft_makes_a_new_version_of_one_scene(db_path):
     seed = Seed(premise="p", scenes=3, target_words=900, scene_words=300, seed=8)
     store, sid = draft(db_path, seed)
     before = store.scene(sid, 1)["text"]
-    s = settings(db_path, temperature=0.9)
-    row = redraft_scene(store, sid, 1, s, FakeBackend(model="other"))
+    story = Story(store, sid)
+    row = story.redraft(2, story.settings(flags={"temperature": 0.9}), backend=FakeBackend(model="other"))
     assert row["version"] == 2 and row["text"] != before
     assert store.scene(sid, 0)["version"] == 1 and len(store.scenes(sid)) == 3
 

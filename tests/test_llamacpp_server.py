@@ -116,7 +116,7 @@ def test_drafts_a_three_scene_novel_through_the_server(server, tmp_path):
     seed.write_text(SMALL_SEED, encoding="utf-8")
     # A generous timeout: llama-cpp-python keeps computing an abandoned request, so a timed-out call
     # would only queue its retry behind it on a busy CPU.
-    env = {"NOVELCRAFT_CONFIG": "", "NOVELCRAFT_N_CTX": "4096", "NOVELCRAFT_TIMEOUT_S": "900"}
+    env = {"NOVELCRAFT_CONFIG": "", "NOVELCRAFT_N_CTX": "4096", "NOVELCRAFT_OPENAI_TIMEOUT_S": "900"}
     args = ["--db", str(db), "--backend", "openai", "--base-url", server, "--model", ALIAS]
     result = CliRunner().invoke(app, [*args, "write", str(seed), "--json"], env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -134,3 +134,39 @@ def test_drafts_a_three_scene_novel_through_the_server(server, tmp_path):
     assert templates["outline_acts.j2"] >= 1 and templates["summary.j2"] == 3
     assert all(c["backend"] == "openai" and c["model"] == ALIAS for c in calls)
     assert all(c["tokens_in"] > 0 for c in calls if c["outcome"] == "ok")
+
+
+def test_judges_rubric_and_pairwise_through_the_server(server, tmp_path):
+    """Two small fake-drafted stories judged by the default model behind a real server."""
+    db = tmp_path / "judged.db"
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(SMALL_SEED, encoding="utf-8")
+    runner = CliRunner()
+    ids = []
+    for _ in range(2):
+        drafted = runner.invoke(app, ["--db", str(db), "--backend", "fake", "write", str(seed), "--json"])
+        assert drafted.exit_code == 0, drafted.output
+        ids.append(json.loads(drafted.stdout)["story_id"])
+    env = {"NOVELCRAFT_CONFIG": "", "NOVELCRAFT_OPENAI_TIMEOUT_S": "900"}
+    judge = ["--db", str(db), "--backend", "openai", "--base-url", server, "--model", ALIAS, "judge"]
+    rubric = runner.invoke(app, [*judge, ids[0], "--json"], env=env, catch_exceptions=False)
+    assert rubric.exit_code == 0, rubric.output
+    verdicts = json.loads(rubric.stdout)[0]
+    assert sorted(verdicts["verdicts"]) == ["1", "2", "3"]
+    assert all(0 <= v["score"] <= 5 and v["analysis"] for v in verdicts["verdicts"].values())
+    pair = runner.invoke(app, [*judge, *ids, "--pairwise", "--json"], env=env, catch_exceptions=False)
+    assert pair.exit_code == 0, pair.output
+    result = json.loads(pair.stdout)[0]
+    rate = result["win_rate"]
+    assert (
+        rate["wins"] + rate["losses"] + rate["ties"] == 3 and 0 <= rate["low"] <= rate["rate"] <= rate["high"]
+    )
+    store = Store(db)
+    calls = [c for c in store.calls(ids[0]) if c["template"].startswith("judge_")]
+    ok = Counter(c["template"] for c in calls if c["outcome"] == "ok")
+    # One answer per scene for the rubric, two orders per scene for the pairwise comparison.
+    assert ok == {"judge_rubric.j2": 3, "judge_pairwise.j2": 6}
+    # Whatever was not ok was a malformed answer that was retried, and recorded.
+    assert {c["outcome"] for c in calls} <= {"ok", "malformed"}
+    assert all(c["backend"] == "openai" and c["model"] == ALIAS for c in calls)
+    assert len(store.judgments(ids[0])) == 3 + 3

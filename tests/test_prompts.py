@@ -10,7 +10,7 @@ from jinja2 import meta
 from engine.prompts import all_prompt_inputs, environment, template_names
 
 # Packages that define PromptInput subclasses for their own templates.
-for module in ("engine.prompts", "dataprep.prompts", "train.prompts"):
+for module in ("engine.prompts", "engine.eval.judge", "dataprep.prompts", "train.prompts"):
     with contextlib.suppress(ModuleNotFoundError):
         importlib.import_module(module)
 

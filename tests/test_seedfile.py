@@ -6,7 +6,6 @@ import pytest
 from engine.cli import app
 from engine.schema import Seed
 from engine.seedfile import SeedError, load_seed, parse_seed
-from engine.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,7 +31,7 @@ def test_broken_seed_is_one_line_exit_2_and_creates_no_story(name, tmp_path, run
     message = result.stderr.strip() if result.stderr else result.output.strip()
     assert len(message.splitlines()) == 1, message
     assert name in message and expected in message
-    assert Store(db_path).stories() == []
+    assert not db_path.exists()  # refused before any database is created
 
 
 def test_example_seeds_are_valid():
@@ -81,10 +80,11 @@ def test_world_over_400_tokens_is_a_seed_error(tmp_path, runner, db_path):
     result = runner.invoke(app, ["--db", str(db_path), "--backend", "fake", "write", str(seed)])
     assert result.exit_code == 2
     assert "long_world.yaml" in result.output and "world" in result.output
-    assert Store(db_path).stories() == []
+    assert not db_path.exists()  # refused before any database is created
 
 
 def test_unknown_backend_fails_before_any_story(tmp_path, runner, db_path, short_seed):
     result = runner.invoke(app, ["--db", str(db_path), "--backend", "nosuch", "write", str(short_seed)])
-    assert result.exit_code == 1 and "nosuch" in result.output
-    assert Store(db_path).stories() == []
+    assert result.exit_code == 2 and "nosuch" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not db_path.exists()  # refused before any database is created

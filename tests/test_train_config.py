@@ -169,3 +169,13 @@ def test_an_unreachable_base_model_is_one_line(tmp_path: Path, runner, monkeypat
     assert "field 'base_model': cannot load the tokenizer of nobody/no-such-model" in " ".join(
         res.output.split()
     )
+
+
+def test_every_command_argument_and_option_has_help() -> None:
+    import typer.main
+
+    from train.cli import app as train_app
+
+    for name, command in typer.main.get_command(train_app).commands.items():
+        assert command.help, name
+        assert [p.name for p in command.params if not getattr(p, "help", None)] == [], name

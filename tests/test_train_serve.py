@@ -123,3 +123,16 @@ def test_cli_export_refuses_dora_then_merge_and_export(base: Path, tmp_path: Pat
     lora = make_adapter(base, tmp_path / "run2" / "adapter")
     res = runner.invoke(app, ["train", "export", str(lora.parent), "--name", "austen"])
     assert res.exit_code == 0 and f"--lora-modules austen={lora.resolve()}" in " ".join(res.output.split())
+
+
+def test_cli_refuses_bad_choices_and_paths_with_exit_2(tmp_path: Path, runner) -> None:
+    cases = {
+        "fp8": ["merge", str(tmp_path), "--out", str(tmp_path / "m"), "--dtype", "fp8"],
+        "tgi": ["export", str(tmp_path), "--target", "tgi"],
+        "no adapter_config.json": ["export", str(tmp_path / "none")],
+    }
+    for named, args in cases.items():
+        res = runner.invoke(app, ["train", *args])
+        assert res.exit_code == 2, (args, res.output)
+        assert named in res.output and "unexpected" not in res.output, (args, res.output)
+    assert not (tmp_path / "m").exists()

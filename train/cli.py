@@ -1,6 +1,8 @@
 """`novelcraft train ...` commands: parse -> resolve config -> call the library -> render.
 
-Library errors (ConfigError, ServeError) become one line on stderr and exit code 2."""
+Errors become lines and exit codes in engine.shell: a bad config or an adapter the target cannot take
+(ConfigError, ServeError) 2, a training failure 1, Ctrl-C 130.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +11,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
-from engine.config import ConfigError
+from engine.errors import NovelcraftError
+from engine.shell import EXIT_INTERRUPTED, JsonOpt, fail, note, print_json, print_plain
+from train.config import MergeDtype
+from train.serve import ServeTarget
 
 app = typer.Typer(no_args_is_help=True, help="Fine-tune LoRA/DoRA/QLoRA adapters; merge, export, sweep.")
-err = Console(stderr=True)
-out = Console()
-EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 
 ConfigArg = Annotated[Path | None, typer.Argument(help="Training config (YAML, Axolotl-style keys).")]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a key: --set lora_r=32 (repeatable).")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
-    return typer.Exit(code)
 
 
 def _resolve(config: Path | None, sets: list[str] | None, **flags: Any):
@@ -37,12 +33,12 @@ def _resolve(config: Path | None, sets: list[str] | None, **flags: Any):
     return resolve_train_config(config, flags=merged)
 
 
-def _print(obj: Any, as_json: bool) -> None:
+def _print(obj: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps(obj, default=str))
+        print_json(obj)
     else:
-        for k, v in obj.items():
-            out.print(f"{k}: {v}", highlight=False, markup=False)
+        for key, value in obj.items():
+            print_plain(f"{key}: {value}")
 
 
 @app.command()
@@ -58,19 +54,16 @@ def validate(
     from train.config import check_paths
 
     src = str(config) if config else "config"
-    try:
-        cfg = _resolve(config, sets)
-        check_paths(cfg, src)
-        report: dict[str, Any] = {"ok": True, "config": str(config)}
-        if data:
-            from train.trainer import prepare
+    cfg = _resolve(config, sets)
+    check_paths(cfg, src)
+    report: dict[str, Any] = {"ok": True, "config": str(config)}
+    if data:
+        from train.trainer import prepare
 
-            prep = prepare(cfg, src, for_training=False)
-            report.update(
-                {k: v for k, v in prep.data.report.items() if k != "filtered"}, data_hash=prep.data.data_hash
-            )
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+        prep = prepare(cfg, src, for_training=False)
+        report.update(
+            {k: v for k, v in prep.data.report.items() if k != "filtered"}, data_hash=prep.data.data_hash
+        )
     _print(report, as_json)
 
 
@@ -94,28 +87,26 @@ def run(
     from train.trainer import prepare, train
 
     src = str(config) if config else "config"
-    try:
-        cfg = _resolve(
-            config,
-            sets,
-            output_dir=output_dir,
-            base_model=base_model,
-            max_steps=max_steps,
-            peft_use_dora=peft_use_dora,
-        )
-        prep = prepare(cfg, src)  # every input check happens here, before any weights load
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+    cfg = _resolve(
+        config,
+        sets,
+        output_dir=output_dir,
+        base_model=base_model,
+        max_steps=max_steps,
+        peft_use_dora=peft_use_dora,
+    )
+    prep = prepare(cfg, src)  # every input check happens here, before any weights load
     rep = prep.data.report
-    err.print(
+    note(
         f"data: {rep['train_examples']} train / {rep['val_examples']} val examples, "
-        f"{rep['filtered_too_long']} filtered (> {rep['sequence_len']} tokens), hash {prep.data.data_hash[:12]}",
-        highlight=False,
+        f"{rep['filtered_too_long']} filtered (> {rep['sequence_len']} tokens), hash {prep.data.data_hash[:12]}"
     )
     try:
         result = train(prep)
-    except RuntimeError as exc:
-        raise fail(str(exc).splitlines()[0], EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        raise fail(f"interrupted; checkpoints so far are in {cfg.output_dir}", EXIT_INTERRUPTED) from None
+    except RuntimeError as exc:  # torch and CUDA failures (out of memory, a bad kernel)
+        raise NovelcraftError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     summary = {
         k: result[k]
         for k in (
@@ -140,27 +131,21 @@ def merge(
         str | None, typer.Option(help="Base model (default: the one the adapter records).")
     ] = None,
     dtype: Annotated[
-        str, typer.Option(help="fp32, bf16 or fp16: the full-precision base (never 4-bit).")
+        MergeDtype, typer.Option(help="The full-precision dtype of the merged model (never 4-bit).")
     ] = "bf16",
     as_json: JsonOpt = False,
 ) -> None:
     """Merge the (best) adapter into a full-precision base; required to serve DoRA."""
-    from train.serve import ServeError
     from train.serve import merge as do_merge
 
-    if dtype not in ("fp32", "bf16", "fp16"):
-        raise fail(f"--dtype {dtype}: expected fp32, bf16 or fp16")
-    try:
-        meta = do_merge(adapter, out_dir, base=base, dtype=dtype)
-    except ServeError as exc:
-        raise fail(str(exc)) from None
+    meta = do_merge(adapter, out_dir, base=base, dtype=dtype)
     _print({"merged": str(out_dir), "base": meta["base_model_path"], "dora": meta["use_dora"]}, as_json)
 
 
 @app.command()
 def export(
     path: Annotated[Path, typer.Argument(help="A run directory, an adapter, or a merged model.")],
-    target: Annotated[str, typer.Option(help="vllm or llamacpp.")] = "vllm",
+    target: Annotated[ServeTarget, typer.Option(help="The server that will load it.")] = "vllm",
     name: Annotated[
         str | None, typer.Option(help="The served adapter name (default: the run's name).")
     ] = None,
@@ -169,18 +154,14 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Check the adapter can be served, write manifest.<target>.json, print the serving flags."""
-    from train.serve import ServeError
     from train.serve import export as do_export
 
-    try:
-        manifest = do_export(path, target, name=name, max_lora_rank=max_lora_rank, gguf_out=gguf)
-    except ServeError as exc:
-        raise fail(str(exc)) from None
+    manifest = do_export(path, target, name=name, max_lora_rank=max_lora_rank, gguf_out=gguf)
     if as_json:
-        _print(manifest, True)
+        print_json(manifest)
     else:
-        err.print(f"manifest: {manifest['manifest']}", highlight=False)
-        out.print(manifest["serve"], highlight=False, markup=False, soft_wrap=True)
+        note(f"manifest: {escape(manifest['manifest'])}")
+        print_plain(manifest["serve"])
 
 
 @app.command()
@@ -193,16 +174,16 @@ def sweep(
     """Train every configuration of a grid; one results row each; finished rows are skipped on rerun."""
     from train.sweep import load_sweep, run_sweep
 
+    sw = load_sweep(spec, output_dir=output_dir)
     try:
-        sw = load_sweep(spec, output_dir=output_dir)
-        rows = run_sweep(sw, dry_run=dry_run, log=lambda m: err.print(m, highlight=False, markup=False))
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+        rows = run_sweep(sw, dry_run=dry_run, log=lambda line: note(escape(line)))
+    except KeyboardInterrupt:
+        raise fail(f"interrupted; run the same command again to resume {spec}", EXIT_INTERRUPTED) from None
     if as_json:
-        out.print_json(json.dumps(rows, default=str))
+        print_json(rows)
     else:
-        for r in rows:
-            out.print(json.dumps(r, default=str), highlight=False, markup=False, soft_wrap=True)
+        for row in rows:
+            print_plain(json.dumps(row, default=str))
 
 
 @app.command()
@@ -214,10 +195,6 @@ def generate(
 ) -> None:
     """Try an adapter: greedy generation with the base model + adapter (transformers + PEFT)."""
     from train.infer import generate as do_generate
-    from train.serve import ServeError
 
     msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    try:
-        out.print(do_generate(adapter, msgs, max_new_tokens=max_new_tokens), highlight=False, markup=False)
-    except ServeError as exc:
-        raise fail(str(exc)) from None
+    print_plain(do_generate(adapter, msgs, max_new_tokens=max_new_tokens))

@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.config import ConfigError, _read_config_file, merge_layers
+from engine.config import ConfigError, merge_layers, read_config_file
+from engine.files import write_atomic
 
 ENV_PREFIX = "NOVELCRAFT_TRAIN_"
-# vLLM accepts only these values for --max-lora-rank (vllm/config/lora.py).
-VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# Full-precision dtypes a base is merged into: never 4-bit, which would round the adapter away.
+MergeDtype = Literal["fp32", "bf16", "fp16"]
 
 
 class DatasetSpec(BaseModel):
@@ -79,7 +80,7 @@ class TrainConfig(BaseModel):
     bnb_4bit_use_double_quant: bool = True
     use_unsloth: bool = False
     # Merges always load the base at this precision (never 4-bit).
-    merge_dtype: Literal["fp32", "bf16", "fp16"] = "bf16"
+    merge_dtype: MergeDtype = "bf16"
 
     @field_validator("lora_target_modules", mode="before")
     @classmethod
@@ -145,7 +146,7 @@ def resolve_train_config(
     env = os.environ if env is None else env
     layers: list[tuple[str, dict]] = []
     if config_file is not None:
-        layers.append((str(config_file), _read_config_file(Path(config_file))))
+        layers.append((str(config_file), read_config_file(Path(config_file))))
     layers.append(("environment", _from_env(env)))
     layers.append(("command line", {k: v for k, v in (flags or {}).items() if v is not None}))
     return merge_layers(TrainConfig, layers, "key", _error_line)
@@ -186,8 +187,4 @@ def _looks_local(name: str) -> bool:
 def save_resolved(cfg: TrainConfig, path: Path, extra: Mapping[str, Any] | None = None) -> Path:
     """The resolved config (and data hash, etc.) beside the run, written atomically."""
     payload = {"config": cfg.public_dict(), **(extra or {})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, json.dumps(payload, indent=2, default=str) + "\n")

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
+
+from engine.files import temp_path_for
+from train.errors import ServeError
 
 # HF model_type -> (gguf arch name, permute q/k rows like convert_hf_to_gguf's LlamaModel)
 ARCHS = {
@@ -33,8 +37,6 @@ def convert(info: Any, out: Path, base_config: dict | None = None) -> Path:
     import gguf
     import numpy as np
     from safetensors.numpy import load_file
-
-    from train.serve import ServeError
 
     if base_config is None:
         base = info.meta.get("base_model_path") or info.config.get("base_model_name_or_path")
@@ -85,17 +87,21 @@ def convert(info: Any, out: Path, base_config: dict | None = None) -> Path:
     if not writer_rows:
         raise ServeError(f"{info.path}: no lora_A/lora_B tensors")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[arch])
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
-    for name, arr in writer_rows:
-        writer.add_tensor(name, arr)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    tmp.replace(out)
+    # GGUFWriter writes the file itself: it writes a temporary sibling that replaces `out` once whole.
+    tmp = temp_path_for(out)
+    try:
+        writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[arch])
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+        for name, arr in writer_rows:
+            writer.add_tensor(name, arr)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return out

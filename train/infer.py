@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from train.serve import ServeError, find_adapter
+from train.errors import ServeError
+from train.serve import find_adapter
 from train.trainer import ADAPTER_META
 
 

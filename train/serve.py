@@ -11,14 +11,17 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-from train.config import VLLM_LORA_RANKS
+from engine.files import write_atomic
+from engine.lora import VLLM_LORA_RANKS, vllm_rank_for
+from train.config import MergeDtype
+from train.errors import ServeError
 from train.trainer import ADAPTER_META
 
+__all__ = ["AdapterInfo", "ServeError", "ServeTarget", "export", "find_adapter", "merge", "read_adapter"]
 
-class ServeError(Exception):
-    """One line: why this adapter cannot be served as asked, and what to do."""
+ServeTarget = Literal["vllm", "llamacpp"]
 
 
 @dataclass
@@ -108,14 +111,10 @@ def llamacpp_problems(info: AdapterInfo) -> list[str]:
     return problems
 
 
-def vllm_rank_flag(rank: int) -> int:
-    return next(r for r in VLLM_LORA_RANKS if r >= rank)
-
-
 # ---- merge ---------------------------------------------------------------------------------------------
 
 
-def merge(adapter: Path, out: Path, base: str | None = None, dtype: str = "bf16") -> dict[str, Any]:
+def merge(adapter: Path, out: Path, base: str | None = None, dtype: MergeDtype = "bf16") -> dict[str, Any]:
     """Adapter (LoRA or DoRA) + full-precision base -> a standalone model directory."""
     import torch
     from peft import PeftModel
@@ -181,14 +180,14 @@ def _template_hash(path: Path) -> str | None:
 
 def export(
     path: Path,
-    target: str,
+    target: ServeTarget,
     name: str | None = None,
     max_lora_rank: int = 16,
     gguf_out: Path | None = None,
 ) -> dict[str, Any]:
     """Check the adapter (or merged model) can be served by `target` and write manifest.<target>.json beside it."""
-    if target not in ("vllm", "llamacpp"):
-        raise ServeError(f"--target {target}: expected vllm or llamacpp")
+    if target not in get_args(ServeTarget):
+        raise ServeError(f"--target {target}: expected {' or '.join(get_args(ServeTarget))}")
     if max_lora_rank not in VLLM_LORA_RANKS:
         raise ServeError(
             f"--max-lora-rank {max_lora_rank}: vLLM accepts {', '.join(map(str, VLLM_LORA_RANKS))}"
@@ -234,7 +233,7 @@ def export(
             )
             if problems:
                 raise ServeError(problems[0])
-            manifest["max_lora_rank"] = vllm_rank_flag(info.rank)
+            manifest["max_lora_rank"] = vllm_rank_for(info.rank)
             manifest["serve"] = (
                 f"--enable-lora --max-lora-rank {manifest['max_lora_rank']} --lora-modules {name}={manifest['path']}"
             )
@@ -254,9 +253,5 @@ def export(
                     "convert_lora_to_gguf.py, then llama-server -m BASE.gguf --lora OUT.gguf"
                 )
     # One manifest per target, so exporting for llama.cpp does not overwrite the vLLM one.
-    path_out = where / f"manifest.{target}.json"
-    tmp = path_out.with_name(path_out.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path_out)
-    manifest_path = str(path_out)
-    return {**manifest, "manifest": manifest_path}
+    path_out = write_atomic(where / f"manifest.{target}.json", json.dumps(manifest, indent=2) + "\n")
+    return {**manifest, "manifest": str(path_out)}

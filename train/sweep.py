@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import json
 import time
@@ -26,7 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.config import ConfigError, _read_config_file
+from engine.config import ConfigError, read_config_file
+from engine.files import write_atomic
 from train.config import TrainConfig, resolve_train_config
 
 COLUMNS = [
@@ -66,12 +68,12 @@ class Sweep(BaseModel):
 
 
 def is_sweep_file(path: Path) -> bool:
-    data = _read_config_file(path)
+    data = read_config_file(path)
     return isinstance(data, dict) and "sweep" in data
 
 
 def load_sweep(path: Path, output_dir: Path | None = None) -> Sweep:
-    data = _read_config_file(path)
+    data = read_config_file(path)
     if set(data) != {"sweep"}:
         raise ConfigError(f"{path}: expected one top-level key 'sweep'")
     try:
@@ -142,13 +144,12 @@ def write_csv(results: Path, csv_path: Path) -> None:
         if line.strip():
             row = json.loads(line)
             latest[row["id"]] = row  # a retried row replaces its failed attempt
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        for row in latest.values():
-            w.writerow({**row, "overrides": json.dumps(row.get("overrides"))})
-    tmp.replace(csv_path)
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore")
+    w.writeheader()
+    for row in latest.values():
+        w.writerow({**row, "overrides": json.dumps(row.get("overrides"))})
+    write_atomic(csv_path, text.getvalue())
 
 
 def run_sweep(

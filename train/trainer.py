@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import ConfigError
+from engine.files import write_atomic
 from train.config import TrainConfig, check_paths, save_resolved
 from train.data import PreparedData, prepare_data, stop_token_ids
 from train.model import (
@@ -101,9 +102,7 @@ class _JsonlLog:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
 
 
 def train(prep: Prepared) -> dict[str, Any]:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel
 
+from engine.backends.registry import BackendOptions
+from engine.errors import NovelcraftError
 from engine.schema import Message, Sampling
 from engine.tokens import fallback_count
+
+if TYPE_CHECKING:
+    from engine.config import Settings
 
 
 class Completion(BaseModel):
@@ -18,7 +23,7 @@ class Completion(BaseModel):
     tokens_out: int = 0
 
 
-class BackendError(Exception):
+class BackendError(NovelcraftError):
     """A backend failure that retrying will not fix (missing model, bad request, auth)."""
 
 
@@ -33,8 +38,19 @@ class Backend(ABC):
     the same way whichever backend runs.
     """
 
-    name: str = "base"
+    name: ClassVar[str] = "base"
+    # One line for `novelcraft --help` and the README's backend table.
+    summary: ClassVar[str] = ""
+    # The backend's own settings; a backend without any keeps this empty model.
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
     model: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, options: BackendOptions) -> Backend:
+        """Build the backend from the common settings (model, adapters, n_ctx) and its own options.
+
+        Every registered backend implements it; a backend made directly (tests) need not."""
+        raise NotImplementedError(f"backend '{cls.name}' cannot be built from settings")
 
     @abstractmethod
     def complete(

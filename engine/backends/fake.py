@@ -12,7 +12,10 @@ import random
 import time
 from collections import deque
 
+from pydantic import Field
+
 from engine.backends.base import Backend, Completion, TransientBackendError
+from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 
 _VOCAB = [
@@ -130,8 +133,21 @@ def instance_of(schema: dict, rng: random.Random, defs: dict | None = None) -> o
     return text[:limit].rsplit(" ", 1)[0] if len(text) > limit else text
 
 
+class FakeOptions(BackendOptions):
+    # Latency per call, as a served model would answer: studies and fault tests need time to pass.
+    latency_ms: float = Field(default=0.0, ge=0)
+    # Up to this much more per call, drawn from the prompt (not the clock): kill tests need calls of
+    # unequal length so a kill lands anywhere, while a rerun still waits exactly as long per call.
+    latency_jitter_ms: float = Field(default=0.0, ge=0)
+    # Share of calls answered with a server error, malformed or truncated JSON (drawn deterministically).
+    fault_rate: float = Field(default=0.0, ge=0, le=1)
+
+
+@register
 class FakeBackend(Backend):
     name = "fake"
+    summary = "deterministic text for tests and dry runs"
+    Options = FakeOptions
 
     def __init__(
         self,
@@ -139,15 +155,26 @@ class FakeBackend(Backend):
         *,
         latency_ms: float = 0.0,
         fault_rate: float = 0.0,
+        latency_jitter_ms: float = 0.0,
         words_per_call: int | None = None,
     ) -> None:
         self.model = model
         self.latency_ms = latency_ms
+        self.latency_jitter_ms = latency_jitter_ms
         self.fault_rate = fault_rate
         self.words_per_call = words_per_call
         self.calls = 0
         self.history: list[dict] = []
         self._scripted: deque[str] = deque()
+
+    @classmethod
+    def from_settings(cls, settings, options: FakeOptions) -> FakeBackend:
+        return cls(
+            settings.model or "fake-model",
+            latency_ms=options.latency_ms,
+            fault_rate=options.fault_rate,
+            latency_jitter_ms=options.latency_jitter_ms,
+        )
 
     def enqueue(self, *answers: str) -> None:
         """Answers returned verbatim, in order, before any generated one."""
@@ -165,9 +192,11 @@ class FakeBackend(Backend):
         self.history.append(
             {"messages": messages, "sampling": sampling, "json_schema": json_schema, "adapter": adapter}
         )
-        if self.latency_ms:
-            time.sleep(self.latency_ms / 1000)
         key = ([m.model_dump() for m in messages], json_schema, adapter, sampling.seed)
+        # The jitter has its own generator: drawing it from `rng` would change the answer.
+        jitter = _rng("latency", *key).random() * self.latency_jitter_ms if self.latency_jitter_ms else 0.0
+        if self.latency_ms or jitter:
+            time.sleep((self.latency_ms + jitter) / 1000)
         rng = _rng(*key)
         tokens_in = self.count_prompt_tokens(messages)
         if self._scripted:

@@ -13,7 +13,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from engine.backends.base import Backend, BackendError, Completion
+from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 
 
@@ -65,8 +68,23 @@ def cut_at_stop(text: str, stop: list[str]) -> str:
     return text if cut < 0 else text[:cut]
 
 
+class HFOptions(BackendOptions):
+    # auto: CUDA when available, else CPU; or an explicit torch device such as cuda:1.
+    device: str = "auto"
+    n_threads: int | None = Field(default=None, ge=1)
+
+
+@register
 class HFBackend(Backend):
     name = "transformers"
+    summary = "a Hugging Face model in process (CPU or one GPU), PEFT adapters switched per call"
+    Options = HFOptions
+
+    @classmethod
+    def from_settings(cls, settings, options: HFOptions) -> HFBackend:
+        return cls(
+            settings.model, adapters=settings.adapters, device=options.device, n_threads=options.n_threads
+        )
 
     def __init__(
         self,

@@ -7,7 +7,10 @@ import os
 import threading
 from pathlib import Path
 
+from pydantic import Field
+
 from engine.backends.base import Backend, BackendError, Completion
+from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -26,8 +29,16 @@ def default_gguf() -> Path:
     return path
 
 
+class LlamaCppOptions(BackendOptions):
+    # None: every core. llama.cpp threads spin, so under CPU contention 1 can be several times faster.
+    n_threads: int | None = Field(default=None, ge=1)
+
+
+@register
 class LlamaCppBackend(Backend):
     name = "llamacpp"
+    summary = "the embedded CPU default: a GGUF model in process (SmolLM2-135M-Instruct unless --model)"
+    Options = LlamaCppOptions
 
     def __init__(
         self,
@@ -55,6 +66,15 @@ class LlamaCppBackend(Backend):
         self._instances: dict[str | None, object] = {}
         # A llama.cpp context is not thread-safe; concurrent callers (dataprep workers) take turns.
         self._lock = threading.RLock()
+
+    @classmethod
+    def from_settings(cls, settings, options: LlamaCppOptions) -> LlamaCppBackend:
+        return cls(
+            settings.model, n_ctx=settings.n_ctx, n_threads=options.n_threads, adapters=settings.adapters
+        )
+
+    def context_window(self) -> int | None:
+        return self._kwargs["n_ctx"]
 
     def _llama(self, adapter: str | None):
         if adapter not in self._instances:

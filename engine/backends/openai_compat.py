@@ -17,17 +17,20 @@ Servers differ in three ways, captured by a *kind* (detected from /v1/models or 
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
 from engine.backends.base import Backend, BackendError, Completion, TransientBackendError
+from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 from engine.tokens import fallback_count
 
@@ -235,8 +238,38 @@ def render_chat(template: str, messages: list[Message], bos: str = "", eos: str 
 # The I/O shell.
 
 
+class OpenAIOptions(BackendOptions):
+    base_url: str | None = None
+    # The environment variable that holds the API key: the key itself is never stored or logged.
+    api_key_env: str = "OPENAI_API_KEY"
+    # auto (detected from /v1/models and the tokenize endpoints), vllm, llamacpp, llama-cpp-python or
+    # openai (hosted: no vendor sampling keys, offline token estimate).
+    server_kind: Literal["auto", "vllm", "llamacpp", "llama-cpp-python", "openai"] = "auto"
+    # On a llama-cpp-python server, which tokenizes text but cannot apply its chat template: a .gguf
+    # (its template is read) or a jinja2 file, for exact prompt counts; None = ChatML.
+    chat_template: str | None = None
+    timeout_s: float = Field(default=300.0, gt=0)
+
+
+@register
 class OpenAICompatBackend(Backend):
     name = "openai"
+    summary = "any OpenAI-compatible server: vLLM, a llama.cpp server, hosted APIs"
+    Options = OpenAIOptions
+
+    @classmethod
+    def from_settings(cls, settings, options: OpenAIOptions) -> OpenAICompatBackend:
+        return cls(
+            options.base_url,
+            settings.model,
+            api_key=os.environ.get(options.api_key_env) or None,
+            adapters=settings.adapters,
+            timeout_s=options.timeout_s,
+            server_kind=options.server_kind,
+            chat_template=options.chat_template,
+            aux_attempts=settings.max_attempts,
+            aux_backoff_s=settings.backoff_s,
+        )
 
     def __init__(
         self,

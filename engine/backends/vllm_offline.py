@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.backends.base import Backend, BackendError, Completion
+from engine.backends.registry import BackendOptions, register
+from engine.lora import VLLM_LORA_RANKS, vllm_rank_for
 from engine.schema import Message, Sampling
 
-# Ranks vLLM's LoRA kernels are built for; --max-lora-rank must be one of them.
-VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 DEFAULT_MAX_LORA_RANK = 64
 
 
@@ -76,10 +76,10 @@ def max_lora_rank(adapters: dict[str, str]) -> int:
     """The smallest rank vLLM supports that covers every adapter (64 when none can be read)."""
     ranks = [r for r in (adapter_rank(p) for p in adapters.values()) if r is not None]
     need = max(ranks, default=DEFAULT_MAX_LORA_RANK)
-    fit = [r for r in VLLM_LORA_RANKS if r >= need]
-    if not fit:
+    fit = vllm_rank_for(need)
+    if fit is None:
         raise BackendError(f"adapter rank {need} is above vLLM's largest LoRA rank {VLLM_LORA_RANKS[-1]}")
-    return fit[0]
+    return fit
 
 
 def llm_kwargs(model: str, adapters: dict[str, str], n_ctx: int, seed: int = 0) -> dict:
@@ -104,8 +104,15 @@ def token_length(ids: Any) -> int:
     return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 
+@register
 class VLLMBackend(Backend):
     name = "vllm"
+    summary = "offline vLLM on a GPU host (pip install 'novelcraft[vllm]'), a LoRARequest per call"
+    Options = BackendOptions
+
+    @classmethod
+    def from_settings(cls, settings, options: BackendOptions) -> VLLMBackend:
+        return cls(settings.model, adapters=settings.adapters, n_ctx=settings.n_ctx)
 
     def __init__(
         self, model: str | None, *, adapters: dict[str, str] | None = None, n_ctx: int = 4096

@@ -1,0 +1,74 @@
+"""Backends register themselves: each is one module in engine/backends/ with its own options model.
+
+`names()` imports every module of the package once (backends import their heavy libraries lazily,
+inside the class), so a new backend is one file and the CLI help, config validation and
+`create` all see it without a list to keep up to date.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from engine.backends.base import Backend
+
+
+class BackendOptions(BaseModel):
+    """A backend's own settings ([novelcraft.<name>] in a config file, NOVELCRAFT_<NAME>_<OPTION>)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    summary: str
+    options: type[BackendOptions]
+    cls: type[Backend]
+
+
+_REGISTRY: dict[str, BackendSpec] = {}
+_NOT_BACKENDS = {"base", "registry"}
+_loaded = False
+
+
+def register(cls: type[Backend]) -> type[Backend]:
+    """Class decorator: the class sets `name`, `summary`, `Options` and implements `from_settings`."""
+    own = [k for k in cls.__mro__ if k.__module__ != "engine.backends.base" and "from_settings" in vars(k)]
+    if not own:
+        raise TypeError(f"{cls.__name__}: a registered backend implements from_settings")
+    _REGISTRY[cls.name] = BackendSpec(cls.name, cls.summary, cls.Options, cls)
+    return cls
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if module.name not in _NOT_BACKENDS:
+            importlib.import_module(f"engine.backends.{module.name}")
+    _loaded = True
+
+
+def names() -> list[str]:
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def spec(name: str) -> BackendSpec:
+    _load_all()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown backend '{name}' (choose from: {', '.join(sorted(_REGISTRY))})")
+    return _REGISTRY[name]
+
+
+def options_for(name: str, values: dict | None) -> BackendOptions:
+    """The typed options of backend `name`; raises pydantic's ValidationError on a bad or unknown key."""
+    return spec(name).options.model_validate(values or {})

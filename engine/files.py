@@ -1,0 +1,35 @@
+"""Writing files so that a crash never leaves half of one: the project's one atomic-write helper."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write to a temporary name beside `path`, flush it to disk, then rename over `path`.
+
+    The rename is atomic on POSIX, so a reader sees the old file or the new one, never a mix; the
+    temporary file is removed when the write fails (a full disk, say), so nothing half-written stays.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def temp_path_for(path: Path) -> Path:
+    """A temporary sibling for tools that write a file themselves (pandoc); rename it with os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.stem}.{os.getpid()}.part{path.suffix}")

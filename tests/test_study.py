@@ -1,0 +1,172 @@
+"""Studies on the fake backend: validation, a SIGKILL mid-study then rerun, the report directory."""
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.errors import InputError
+from engine.eval.report import mean_ci
+from engine.eval.study import Study, load_study
+from engine.export import manuscript
+from engine.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+STUDY = """
+name: kill test
+seeds: [{short}, {lighthouse}]
+repeats: 2
+settings:
+  backend: fake
+  fake: {{latency_ms: {latency}}}
+seed_overrides: {{scenes: 3, target_words: 900, scene_words: 300}}
+variants:
+  - name: base
+  - name: short-scenes
+    settings: {{max_continuations: 1}}
+"""
+
+
+def study_file(tmp_path, latency=0, extra=""):
+    path = tmp_path / "study.yaml"
+    stories = REPO / "stories"
+    path.write_text(
+        STUDY.format(short=stories / "short.yaml", lighthouse=stories / "lighthouse.yaml", latency=latency)
+        + extra
+    )
+    return path
+
+
+def test_a_broken_study_lists_every_problem(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("seeds: []\nrepeat: 2\nvariants: [{name: a}, {name: a}]\njudge: {pairwise: [[a, zz]]}\n")
+    with pytest.raises(InputError) as info:
+        load_study(path)
+    text = "\n".join(info.value.lines)
+    assert "'seeds'" in text and "'repeat': unknown key" in text and "variant names repeat" in text
+    assert all(line.startswith(str(path)) for line in info.value.lines)
+
+
+def test_a_bad_variant_setting_fails_before_any_story(tmp_path):
+    path = study_file(tmp_path, extra="  - name: broken\n    settings: {temprature: 2}\n")
+    study = Study(load_study(path), tmp_path / "out", source=path)
+    with pytest.raises(InputError, match="variant broken: unknown setting 'temprature'"):
+        study.draft()
+    assert not (tmp_path / "out" / "stories.db").exists()
+
+
+def _statuses(db):
+    if not db.exists():
+        return {}
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        rows = con.execute(
+            "select c.cell, s.id, s.status, (select count(*) from calls k where k.story_id = s.id)"
+            " from study_cells c join stories s on s.id = c.story_id"
+        ).fetchall()
+        return {cell: (sid, status, calls) for cell, sid, status, calls in rows}
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        con.close()
+
+
+def test_sigkill_mid_study_then_rerun_redrafts_nothing_finished(tmp_path):
+    path = study_file(tmp_path, latency=40)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "study",
+        str(path),
+        "--out",
+        str(out),
+        "--concurrency",
+        "2",
+        "--no-report",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done = [v for v in _statuses(out / "stories.db").values() if v[1] == "done"]
+        if len(done) >= 2:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _statuses(out / "stories.db")
+    finished = {cell: v for cell, v in before.items() if v[1] == "done"}
+    assert 2 <= len(finished) < 8, before
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    after = _statuses(out / "stories.db")
+    assert len(after) == 8 and all(v[1] == "done" for v in after.values())
+    for cell, (sid, _, calls) in finished.items():
+        assert after[cell] == (sid, "done", calls)  # the same story, not one call more
+    assert "skipped (done)" in rerun.stderr
+
+    # The same study uninterrupted writes the same books, cell by cell.
+    reference = Study(load_study(path), tmp_path / "ref", source=path)
+    reference.draft(concurrency=4)
+    ref_ids = reference.story_ids()
+    killed, uninterrupted = Store(out / "stories.db"), Store(reference.db)
+    for cell, (sid, _, _) in after.items():
+        assert manuscript(killed, sid) == manuscript(uninterrupted, ref_ids[cell]), cell
+
+
+def test_report_directory_from_a_judged_study(tmp_path):
+    extra = "judge:\n  settings: {backend: fake}\n  pairwise: [[base, short-scenes]]\n"
+    path = study_file(tmp_path, extra=extra)
+    spec = load_study(path)
+    spec.repeats = 1
+    study = Study(spec, tmp_path / "out", source=path)
+    assert all(r.status == "done" for r in study.draft(concurrency=4))
+    from engine.eval.study import evaluate_study
+
+    files = evaluate_study(study)
+    rows = list(csv.DictReader(Path(files["results"]).read_text().splitlines()))
+    stories = {r["story_id"] for r in rows}
+    assert len(stories) == 4 and {r["variant"] for r in rows} == {"base", "short-scenes"}
+    assert {"rep_4", "length_score", "mattr", "tokens_per_word"} <= {r["metric"] for r in rows}
+    scenes = list(csv.DictReader(Path(files["scenes"]).read_text().splitlines()))
+    assert len(scenes) == 12 and all(s["judge_score"] != "" for s in scenes)
+    report = Path(files["report"]).read_text()
+    assert "| rep-4 (500-word windows) |" in report and "base vs short-scenes" in report
+    for png in files["plots"].split(", "):
+        assert (tmp_path / "out" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Judging again skips every saved verdict: no new judge calls.
+    store = Store(study.db)
+    judge_calls = store.db.execute("select count(*) from calls where template like 'judge%'").fetchone()[0]
+    store.close()
+    evaluate_study(study)
+    store = Store(study.db)
+    assert (
+        store.db.execute("select count(*) from calls where template like 'judge%'").fetchone()[0]
+        == judge_calls
+    )
+    store.close()
+
+
+def test_mean_and_confidence_interval():
+    mean, half = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.303 * 1.0 / 3**0.5)
+    assert mean_ci([5.0])[0] == 5.0
+    assert json.dumps(mean_ci([]))  # nan, never an exception
+
+
+def test_every_example_study_loads_and_checks():
+    examples = sorted((REPO / "stories" / "studies").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        spec = load_study(path)
+        assert all(p.exists() for p in [*spec.seeds, *spec.baseline, *spec.reference]), path
+        Study(spec, Path("/nonexistent/out"), source=path).check()
