@@ -227,6 +227,7 @@ class ModelClient:
                     started = time.perf_counter()
                     completion = self.backend.complete(messages, params, json_schema=schema, adapter=adapter)
                 record.tokens_in, record.tokens_out = completion.tokens_in, completion.tokens_out
+                record.tokens_cached = completion.tokens_cached
                 parsed = parse_json_answer(completion, model_cls) if model_cls else None
             except TransientBackendError as exc:
                 last_error, last_outcome = f"{type(exc).__name__}: {exc}", "transient_error"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from engine.novel import Story
 from engine.eval.cli import register as register_eval_commands
 from engine.export import ExportFormat
+from engine.session_cli import register as register_session_commands
 from engine.shell import (
     EXIT_INTERRUPTED,
     JsonOpt,
@@ -35,6 +36,7 @@ from engine.shell import (
     print_json,
     settings_for,
 )
+from engine.studio.cli import register as register_studio_command
 
 app = typer.Typer(
     cls=ShellGroup,
@@ -125,12 +127,28 @@ class DraftProgress:
             self.progress.update(self.task, completed=stats["scenes_done"], words=stats["words"], tps=tps)
 
 
-def _draft(story: Story, settings: Settings, as_json: bool) -> None:
+def _draft(
+    story: Story,
+    settings: Settings,
+    as_json: bool,
+    *,
+    review: bool = False,
+    export_to: Path | None = None,
+    fmt: ExportFormat | None = None,
+    cascade_from: int | None = None,
+) -> None:
+    """Draft (or cascade a redraft), then export when asked; Ctrl-C and failures say how to go on."""
     from engine.novel import DraftFailed
 
     try:
-        with DraftProgress(story, story.seed.scene_count, as_json) as progress:
-            result = story.draft(settings, on_update=progress)
+        with DraftProgress(story, story.planned_scenes(), as_json) as progress:
+            if cascade_from is not None:
+                story.redraft(cascade_from, settings, cascade=True, on_update=progress)
+                result = story.result()
+            else:
+                result = story.draft(settings, on_update=progress, review=review)
+        if export_to is not None and result["status"] == "done":
+            result["export"] = story.export(export_to, fmt or _format_for(export_to))
     except KeyboardInterrupt:
         raise fail(f"interrupted; continue with: novelcraft resume {story.id}", EXIT_INTERRUPTED) from None
     except DraftFailed as exc:
@@ -139,20 +157,46 @@ def _draft(story: Story, settings: Settings, as_json: bool) -> None:
         story.close()
     if as_json:
         print_json({**result, "scenes": result["scenes_done"]})
+    elif result["status"] == "review":
+        out.print(
+            f"story {story.id}: world and outline ready for review. Read it with `novelcraft outline "
+            f"{story.id}`, edit it with `--edit` (or `--export`/`--import`), then `novelcraft resume {story.id}`."
+        )
     else:
         out.print(
             f"[green]done[/] story {story.id}: {result['scenes_done']} scenes, {result['words']:,} words, "
             f"{result['calls']} calls, {result['tokens_in'] + result['tokens_out']:,} tokens"
         )
+        if "export" in result:
+            out.print(f"wrote {result['export']['out']}", highlight=False)
+
+
+def _format_for(path: Path) -> ExportFormat:
+    """--out novel.epub means EPUB, novel.docx DOCX, anything else Markdown."""
+    suffix = path.suffix.lstrip(".").lower()
+    return ExportFormat(suffix) if suffix in {f.value for f in ExportFormat} else ExportFormat.md
+
+
+OutFile = Annotated[
+    Path | None, typer.Option("--out", help="Also export the finished manuscript here (.md, .epub or .docx).")
+]
+FormatOpt = Annotated[
+    ExportFormat | None, typer.Option("--format", help="Manuscript format (default: from the file name).")
+]
 
 
 @app.command()
 def write(
     ctx: typer.Context,
     seed_file: Annotated[Path, typer.Argument(help="Seed file: YAML, or Markdown with YAML front matter.")],
+    out_file: OutFile = None,
+    fmt: FormatOpt = None,
+    review: Annotated[
+        bool, typer.Option("--review", help="Stop after the world and outline, for you to read and edit.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Outline and draft a novel from a seed file."""
+    """Outline and draft a novel from a seed file (and export it with --out)."""
     from engine.novel import Story
     from engine.seedfile import load_seed
 
@@ -163,14 +207,21 @@ def write(
         note(
             f"story [bold]{story.id}[/]: {seed.title} ({seed.scene_count} scenes, ~{seed.target_words:,} words)"
         )
-    _draft(story, settings, as_json)
+    _draft(story, settings, as_json, review=review, export_to=out_file, fmt=fmt)
 
 
 @app.command()
-def resume(ctx: typer.Context, story_id: StoryId, as_json: JsonOpt = False) -> None:
-    """Continue a story from its last finished step (after a crash, Ctrl-C or an error)."""
+def resume(
+    ctx: typer.Context,
+    story_id: StoryId,
+    out_file: OutFile = None,
+    fmt: FormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Continue a story from its last finished step (after a crash, Ctrl-C, an error, a review, or an
+    edit that made scenes or summaries stale)."""
     story, settings = open_story(ctx, story_id)
-    _draft(story, settings, as_json)
+    _draft(story, settings, as_json, export_to=out_file, fmt=fmt)
 
 
 @app.command()
@@ -178,10 +229,17 @@ def redraft(
     ctx: typer.Context,
     story_id: StoryId,
     scene: Annotated[int, typer.Argument(help="Scene number, 1-based.")],
+    cascade: Annotated[
+        bool, typer.Option("--cascade", help="Also redraft every later scene that is not locked.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Draft one scene again (a new version) and refresh the summary after it."""
+    """Draft one scene again (a new version) and refresh the summary after it; later summaries become
+    stale (resume recomputes them), or with --cascade the later unlocked scenes are drafted again too."""
     story, settings = open_story(ctx, story_id)
+    if cascade:
+        _draft(story, settings, as_json, cascade_from=scene)
+        return
     with story:
         row = story.redraft(scene, settings)
     result = {"story_id": story_id, "scene": scene, "version": row["version"], "words": row["words"]}
@@ -250,6 +308,8 @@ def export(
 
 
 register_eval_commands(app)
+register_studio_command(app)
+register_session_commands(app)
 
 
 def _mount_command_groups() -> None:

@@ -69,6 +69,12 @@ class Settings(BaseModel):
     max_continuations: int = Field(default=5, ge=0, le=20)
     # A natural stop is accepted once the scene has this share of its target words.
     min_scene_fraction: float = Field(default=0.8, ge=0, le=1)
+    # The story bible and the continuity check: one review call after each scene (a follow-up turn of
+    # the scene's conversation); a scene flagged with quoted evidence is drafted again this many times.
+    continuity: bool = True
+    continuity_redrafts: int = Field(default=1, ge=0, le=3)
+    # Tokens of bible lines a scene prompt may show: bounded so the prompt stays flat over the book.
+    bible_tokens: int = Field(default=200, ge=0, le=2000)
     # Each backend's own options, by backend name; validated by that backend's options model.
     backend_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -96,7 +102,12 @@ class Settings(BaseModel):
         problems = backend_option_problems(v)
         if problems:
             raise ValueError("; ".join(problems))
-        return v
+        # Typed as each backend's model has them ("1" from the environment is saved as 1), only the
+        # options given: a saved config stays what the author chose.
+        return {
+            name: registry.options_for(name, values).model_dump(exclude_unset=True)
+            for name, values in v.items()
+        }
 
     def options(self, backend: str | None = None):
         """The typed options of the chosen backend (or of `backend`)."""

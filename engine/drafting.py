@@ -8,8 +8,16 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from engine.calls import ModelClient
+from engine.guard import Cut, clean_tail, guard_chunk
 from engine.outline import call_seed
-from engine.prompts import ContinuePrompt, ScenePrompt, SystemPrompt, WorldPrompt, summary_lines
+from engine.prompts import (
+    ContinueFreshPrompt,
+    ContinuePrompt,
+    ScenePrompt,
+    SystemPrompt,
+    WorldPrompt,
+    summary_lines,
+)
 from engine.schema import WORLD_MAX_TOKENS, Message, RunningSummary, Sampling, SceneGoal, Seed
 from engine.tokens import count_words, last_words
 
@@ -18,6 +26,8 @@ SamplingFor = Callable[[int, int], Sampling]
 # prompt stays flat however long the scene grows.
 TAIL_WORDS = 220
 TOKENS_PER_WORD = 1.5
+# A follow-up turn that leaves less room than this for the continuation starts a fresh prompt instead.
+MIN_CONTINUATION_TOKENS = 256
 
 
 def system_message(seed: Seed, world: str) -> Message:
@@ -61,13 +71,8 @@ class SceneDraft(BaseModel):
     text: str
     words: int
     continuations: int
-
-
-def _clean(text: str) -> str:
-    # Small models like to open with a heading or a "Scene 3:" label; the manuscript has its own.
-    text = text.strip()
-    text = re.sub(r"^(#+ .*|\*\*[^*\n]+\*\*|(?i:scene|chapter)\s*\d*[:.].*)\n+", "", text)
-    return text.strip()
+    # What the repetition guard cut (leaked prompt text, repeated paragraphs, loops), for the record.
+    cuts: list[Cut] = []
 
 
 def _join(head: str, tail: str) -> str:
@@ -77,41 +82,65 @@ def _join(head: str, tail: str) -> str:
     return head.rstrip() + sep + tail.lstrip()
 
 
-def draft_scene(
-    client: ModelClient,
-    system: Message,
+def scene_prompt(
     summary: RunningSummary,
     chapter_title: str,
     goal: SceneGoal,
     *,
-    scene_index: int,
     progress: int,
     target_words: int,
-    sampling_for: SamplingFor,
-    base_seed: int,
-    max_continuations: int,
-    min_fraction: float,
-    adapter: str | None = None,
-    variant: int = 0,
-) -> SceneDraft:
-    """First call, then continuations until the target is reached or the scene ends naturally.
-
-    A natural end (the model stops) is accepted once the scene has min_fraction of its target;
-    below that the engine asks for more, up to max_continuations times. `variant` (the redraft
-    number) changes the sampling seeds so a redraft is a new take, still reproducible.
-    """
-    lines = summary_lines(summary)
-    prompt = ScenePrompt(
-        summary=lines,
+    opening: bool,
+    bible: list[str] | None = None,
+) -> ScenePrompt:
+    return ScenePrompt(
+        summary=summary_lines(summary),
         progress=progress,
         chapter_title=chapter_title,
         goal=goal.goal,
         characters=goal.characters,
         setting=goal.setting,
         target_words=target_words,
-        opening=scene_index == 0,
+        opening=opening,
+        bible=bible or [],
     )
+
+
+def scene_conversation(system: Message, prompt: ScenePrompt, text: str | None = None) -> list[Message]:
+    """The scene's own conversation: the follow-ups (continuations, review, summary) extend it, so a
+    server's prefix cache (and llama.cpp's in-process KV cache) serves everything before them."""
     messages = [system, Message(role="user", content=prompt.render())]
+    if text is not None:
+        messages.append(Message(role="assistant", content=text))
+    return messages
+
+
+def draft_scene(
+    client: ModelClient,
+    system: Message,
+    prompt: ScenePrompt,
+    *,
+    scene_index: int,
+    sampling_for: SamplingFor,
+    base_seed: int,
+    max_continuations: int,
+    min_fraction: float,
+    recent: list[str] | None = None,
+    adapter: str | None = None,
+    variant: int = 0,
+) -> SceneDraft:
+    """First call, then continuations until the target is reached or the scene ends naturally.
+
+    Every chunk passes the repetition guard before it joins the scene: leaked prompt text, paragraphs
+    already written and sentences that repeat a long phrase of the scene or of the `recent` scenes are
+    cut, and the scene grows only with what is left. A continuation is a follow-up turn of the scene's
+    conversation while that fits the window, else a fresh prompt with the scene's last words.
+    A natural end (the model stops) is accepted once the scene has min_fraction of its target; below
+    that the engine asks for more, up to max_continuations times. `variant` (the redraft number)
+    changes the sampling seeds so a redraft is a new take, still reproducible.
+    """
+    target_words = prompt.target_words
+    recent = recent or []
+    messages = scene_conversation(system, prompt)
     want = int(target_words * TOKENS_PER_WORD)
     first = client.text(
         "scene.j2",
@@ -120,8 +149,8 @@ def draft_scene(
         scene_index=scene_index,
         adapter=adapter,
     )
-    text = _clean(first.text)
-    finish = first.finish_reason
+    guarded = guard_chunk(_finished(first), recent)
+    text, cuts, finish = guarded.text, list(guarded.cuts), first.finish_reason
     continuations = 0
     while continuations < max_continuations:
         words = count_words(text)
@@ -129,24 +158,39 @@ def draft_scene(
             break
         continuations += 1
         left = target_words - words
-        cont = ContinuePrompt(
-            summary=lines,
-            progress=progress,
-            goal=goal.goal,
-            so_far=last_words(text, TAIL_WORDS),
-            words_left=left,
-        )
-        messages = [system, Message(role="user", content=cont.render())]
-        more = client.text(
+        max_tokens = int(left * TOKENS_PER_WORD) + 32
+        template, follow_up = (
             "continue.j2",
-            messages,
-            sampling_for(
-                int(left * TOKENS_PER_WORD) + 32,
-                call_seed(base_seed, "scene", scene_index, continuations, variant),
-            ),
+            [
+                *scene_conversation(system, prompt, text),
+                Message(role="user", content=ContinuePrompt(words_left=left).render()),
+            ],
+        )
+        room = client.room(follow_up)
+        if not text or (room is not None and room < min(max_tokens, MIN_CONTINUATION_TOKENS)):
+            fresh = ContinueFreshPrompt(
+                summary=prompt.summary,
+                progress=prompt.progress,
+                goal=prompt.goal,
+                so_far=last_words(text, TAIL_WORDS),
+                words_left=left,
+            )
+            template, follow_up = "continue_fresh.j2", [system, Message(role="user", content=fresh.render())]
+        more = client.text(
+            template,
+            follow_up,
+            sampling_for(max_tokens, call_seed(base_seed, "scene", scene_index, continuations, variant)),
             scene_index=scene_index,
             adapter=adapter,
         )
-        text = _join(text, _clean(more.text))
+        guarded = guard_chunk(_finished(more), [text, *recent])
+        text = _join(text, guarded.text)
+        cuts += guarded.cuts
         finish = more.finish_reason
-    return SceneDraft(text=text, words=count_words(text), continuations=continuations)
+    return SceneDraft(text=text, words=count_words(text), continuations=continuations, cuts=cuts)
+
+
+def _finished(completion) -> str:
+    """A chunk cut off by max_tokens ends at its last full sentence, so the next turn starts cleanly."""
+    text = completion.text.strip()
+    return clean_tail(text) if completion.finish_reason == "length" else text

@@ -17,18 +17,22 @@ from typing import TypedDict
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 
+from engine.bible import Bible, SceneReview, lines_for_scene, merge, verified
 from engine.calls import ModelClient
 from engine.config import Settings
 from engine.context import BookContext
-from engine.drafting import draft_scene, generate_world, system_message
+from engine.drafting import draft_scene, generate_world, scene_conversation, scene_prompt, system_message
 from engine.outline import call_seed, plan_outline
-from engine.prompts import SummaryPrompt, summary_lines
+from engine.prompts import ScenePrompt, SummaryPrompt, summary_lines
+from engine.review import review_scene
 from engine.schema import SUMMARY_MAX_TOKENS, Message, Outline, RunningSummary
 from engine.store import BUSY_TIMEOUT_S, Store, enable_wal, tune
 from engine.summary import field_specs, update_summary
 from engine.tokens import count_words, last_words
 
 SUMMARY_MAX_NEW_TOKENS = 600
+# Scenes before this one whose paragraphs and long phrases the repetition guard checks a new scene against.
+RECENT_SCENES = 2
 NODES = ("world", "outline", "draft", "summarize", "finish")
 
 
@@ -86,7 +90,10 @@ class Drafter:
 
     def draft(self, state: DraftState) -> DraftState:
         idx = state["next_scene"]
-        if self.store.scene(self.story_id, idx) is None:
+        row = self.store.scene(self.story_id, idx)
+        # A stale scene (after an earlier scene changed, with --cascade, or an edited goal) is drafted
+        # again unless the author locked it.
+        if row is None or (row["stale"] and not row["locked"]):
             self.write_scene(idx, RunningSummary(**state["summary"]))
         return {}
 
@@ -102,54 +109,133 @@ class Drafter:
         return {}
 
     # the work behind draft and summarize, also used by a redraft -----------------------------
-    def write_scene(self, idx: int, summary: RunningSummary) -> None:
+    def bible_before(self, idx: int) -> Bible:
+        saved = self.store.bible_after(self.story_id, idx - 1) if idx > 0 else None
+        return Bible.model_validate(saved) if saved else Bible()
+
+    def scene_prompt_for(self, idx: int, summary: RunningSummary, bible: Bible) -> ScenePrompt:
+        """The scene's prompt: the same for the draft and for the follow-ups made later (summary),
+        so a server's prefix cache serves the whole conversation."""
         ctx = self.context
         plan = ctx.scenes[idx]
-        adapter = self.settings.adapter
-        existing = self.store.scene(self.story_id, idx)
-        draft = draft_scene(
-            self.client,
-            ctx.system,
+        lines = []
+        if self.settings.continuity:
+            names = [*plan.goal.characters, plan.goal.setting]
+            lines = lines_for_scene(bible, names, self.client.count_tokens, self.settings.bible_tokens)
+        return scene_prompt(
             summary,
             plan.chapter.title,
             plan.goal,
-            scene_index=idx,
             progress=ctx.progress(idx),
             target_words=ctx.seed.words_per_scene,
-            sampling_for=self.sampling_for,
-            base_seed=ctx.seed.seed,
-            max_continuations=self.settings.max_continuations,
-            min_fraction=self.settings.min_scene_fraction,
-            adapter=adapter,
-            variant=existing["version"] if existing else 0,
+            opening=idx == 0,
+            bible=lines,
         )
-        self.store.save_scene(
-            self.story_id,
-            idx,
-            chapter_index=plan.chapter_index,
-            chapter_title=plan.chapter.title,
-            goal=plan.goal.goal,
-            text=draft.text,
-            words=draft.words,
-            continuations=draft.continuations,
-            adapter=adapter,
-        )
+
+    def recent_texts(self, idx: int) -> list[str]:
+        """The scenes just before: a paragraph or long phrase repeated from them is a loop too."""
+        rows = (self.store.scene(self.story_id, i) for i in range(max(0, idx - RECENT_SCENES), idx))
+        return [row["text"] for row in rows if row]
+
+    def write_scene(self, idx: int, summary: RunningSummary) -> None:
+        """Draft the scene, review it against the bible, and draft it again (a bounded number of times)
+        while the review flags a contradiction with quoted evidence. Each take is saved as a version
+        first; a flagged one is saved stale, so a kill before its redraft still redrafts it."""
+        ctx = self.context
+        plan = ctx.scenes[idx]
+        adapter = self.settings.adapter
+        bible = self.bible_before(idx)
+        prompt = self.scene_prompt_for(idx, summary, bible)
+        while True:
+            variant = max((v["version"] for v in self.store.scene_versions(self.story_id, idx)), default=0)
+            draft = draft_scene(
+                self.client,
+                ctx.system,
+                prompt,
+                scene_index=idx,
+                sampling_for=self.sampling_for,
+                base_seed=ctx.seed.seed,
+                max_continuations=self.settings.max_continuations,
+                min_fraction=self.settings.min_scene_fraction,
+                recent=self.recent_texts(idx),
+                adapter=adapter,
+                variant=variant,
+            )
+            review, flags = None, []
+            if self.settings.continuity:
+                review = review_scene(
+                    self.client,
+                    scene_conversation(ctx.system, prompt, draft.text),
+                    scene_text=draft.text,
+                    bible_lines=prompt.bible,
+                    sampling=self.structured_sampling_for(
+                        0, call_seed(ctx.seed.seed, "review", idx, variant)
+                    ),
+                    scene_index=idx,
+                    count_tokens=self.client.count_tokens,
+                )
+                flags = verified(review.contradictions, draft.text, bible)
+            again = bool(flags) and self.redrafts_in_a_row(idx) < self.settings.continuity_redrafts
+            version = self.store.save_scene(
+                self.story_id,
+                idx,
+                chapter_index=plan.chapter_index,
+                chapter_title=plan.chapter.title,
+                goal=plan.goal.goal,
+                text=draft.text,
+                words=draft.words,
+                continuations=draft.continuations,
+                adapter=adapter,
+                cut=[c.model_dump() for c in draft.cuts],
+                review=review.model_dump() if review else None,
+                stale=again,
+            )
+            self.store.save_flags(
+                self.story_id, idx, version, [f.model_dump() for f in flags], redrafted=again
+            )
+            if not again:
+                return
+
+    def redrafts_in_a_row(self, idx: int) -> int:
+        """How many of the scene's latest versions in a row were flagged and drafted again."""
+        redrafted = {
+            f["version"] for f in self.store.flags(self.story_id) if f["idx"] == idx and f["redrafted"]
+        }
+        versions = sorted((v["version"] for v in self.store.scene_versions(self.story_id, idx)), reverse=True)
+        count = 0
+        for v in versions:
+            if v not in redrafted:
+                break
+            count += 1
+        return count
 
     def write_summary(self, idx: int, previous: RunningSummary) -> RunningSummary:
         ctx = self.context
-        text = self.store.scene(self.story_id, idx)["text"]
-        scene_text = self.scene_for_summary(ctx.system, previous, text)
+        row = self.store.scene(self.story_id, idx)
+        bible = self.bible_before(idx)
+        conversation = scene_conversation(
+            ctx.system, self.scene_prompt_for(idx, previous, bible), row["text"]
+        )
         result = update_summary(
             self.client,
             ctx.system,
             previous,
-            scene_text,
+            self.scene_for_summary(ctx.system, previous, row["text"]),
             self.client.count_tokens,
             self.structured_sampling_for(SUMMARY_MAX_NEW_TOKENS, call_seed(ctx.seed.seed, "summary", idx)),
             scene_index=idx,
+            conversation=conversation,
         )
+        review = SceneReview.model_validate_json(row["review_json"]) if row["review_json"] != "{}" else None
+        bible = merge(bible, review.updates, idx) if review else bible
         self.store.save_summary(
-            self.story_id, idx, result.summary, result.tokens, result.compress_calls, result.trimmed
+            self.story_id,
+            idx,
+            result.summary,
+            result.tokens,
+            result.compress_calls,
+            result.trimmed,
+            bible=bible.model_dump(),
         )
         return result.summary
 

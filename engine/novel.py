@@ -17,12 +17,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.backends import Backend, BackendError, open_backend
-from engine.calls import MIN_COMPLETION_TOKENS, BudgetExceeded, ModelClient, ModelOutputError, Stopped
+from engine.calls import (
+    MIN_COMPLETION_TOKENS,
+    WINDOW_MARGIN,
+    BudgetExceeded,
+    ModelClient,
+    ModelOutputError,
+    Stopped,
+)
 from engine.config import Settings, resolve_settings, save_config
 from engine.errors import InputError, NovelcraftError
 from engine.export import ExportFormat, export_story
-from engine.schema import FIELD_CAPS, WORLD_MAX_TOKENS, Message, RunningSummary, SceneGoal, Seed
+from engine.outline_edit import first_changed_scene, parse_outline
+from engine.schema import FIELD_CAPS, WORLD_MAX_TOKENS, Message, Outline, RunningSummary, SceneGoal, Seed
 from engine.store import Store, storage_failure
+from engine.tokens import count_words, fallback_count
 
 if TYPE_CHECKING:
     from engine.graph import Drafter
@@ -62,10 +71,19 @@ class _FirstCallProbe:
         return self.client.count_tokens(text)
 
     def text(self, template: str, messages: list[Message], *args: Any, **kwargs: Any) -> Any:
-        raise _Measured(self.client.room(messages))
+        raise _Measured(self.room(messages))
 
     def json(self, template: str, messages: list[Message], *args: Any, **kwargs: Any) -> Any:
-        raise _Measured(self.client.room(messages))
+        raise _Measured(self.room(messages))
+
+    def room(self, messages: list[Message]) -> int:
+        """The served model's count decides only near the limit. Far from it the offline count does:
+        no tokenizer counts twice its tokens, and a server would get a /tokenize request per probe."""
+        window = self.client.context_window
+        estimate = sum(fallback_count(m.content) + 4 for m in messages)
+        if 2 * estimate + WINDOW_MARGIN + MIN_COMPLETION_TOKENS <= window:
+            return window - WINDOW_MARGIN - estimate
+        return self.client.room(messages)
 
 
 _FILLER = "The keeper climbed to the lamp room and watched the harbor lights go out one by one. "
@@ -86,12 +104,11 @@ def check_fits_window(seed: Seed, client: ModelClient, settings: Settings, sourc
     if client.context_window is None:
         return
     # Imported here: the CLI's start-up stays free of jinja2 for the commands that draft nothing.
-    from engine.drafting import draft_scene, fit_tokens, generate_world, system_message
+    from engine.drafting import draft_scene, fit_tokens, generate_world, scene_prompt, system_message
     from engine.prompts import ScenesPrompt
 
-    world = seed.world or fit_tokens(
-        _filler_chars(8 * WORLD_MAX_TOKENS), WORLD_MAX_TOKENS, client.count_tokens
-    )
+    # A stand-in for a generated world at its budget (counted offline: see _FirstCallProbe.room).
+    world = seed.world or fit_tokens(_filler_chars(8 * WORLD_MAX_TOKENS), WORLD_MAX_TOKENS, fallback_count)
     system = system_message(seed, world)
     summary = RunningSummary(**{name: " ".join(_FILLER.split()[:cap]) for name, cap in FIELD_CAPS.items()})
     goal = SceneGoal(goal=_filler_chars(300), characters=[_filler_chars(40)] * 4, setting=_filler_chars(120))
@@ -129,12 +146,16 @@ def check_fits_window(seed: Seed, client: ModelClient, settings: Settings, sourc
             lambda c: draft_scene(
                 c,
                 system,
-                summary,
-                _filler_chars(60),
-                goal,
+                scene_prompt(
+                    summary,
+                    _filler_chars(60),
+                    goal,
+                    progress=50,
+                    target_words=seed.words_per_scene,
+                    opening=False,
+                    bible=[_filler_chars(4 * settings.bible_tokens)] if settings.continuity else [],
+                ),
                 scene_index=1,
-                progress=50,
-                target_words=seed.words_per_scene,
                 sampling_for=settings.sampling,
                 base_seed=seed.seed,
                 max_continuations=0,
@@ -313,8 +334,11 @@ class Story:
         *,
         backend: Backend | None = None,
         on_update: OnUpdate | None = None,
+        review: bool = False,
     ) -> dict:
-        """Draft from wherever the story's checkpoint stands; a finished story returns at once."""
+        """Draft from wherever the story's checkpoint stands; a finished story with nothing stale returns
+        at once. With `review`, drafting stops after the world and outline (status "review") so the
+        author can read and edit the outline; a later draft or resume goes on from there."""
         from engine.graph import NODES, build_graph, open_checkpointer, run_config
 
         settings = settings or self.settings()
@@ -322,22 +346,38 @@ class Story:
         if self._checkpointer is None:
             self._checkpointer = open_checkpointer(self.store.path)
         graph = build_graph(self._drafter(settings, backend), self._checkpointer)
-        config = run_config(self.id, self.seed.scene_count)
+        total = self.planned_scenes()
+        config = run_config(self.id, total)
         snapshot = graph.get_state(config)
         # Only a snapshot without tasks is a finished graph. `next` leaves out the tasks whose writes
         # were saved when a kill or a full disk stopped the checkpoint after them: such a story is
         # not done, and streaming from the snapshot finishes that step and goes on.
-        if snapshot.values and not snapshot.tasks:
+        finished = bool(snapshot.values) and not snapshot.tasks
+        if finished and not self.store.pending(self.id, total):
             return self.result()
-        # A checkpoint taken by an older graph whose next node no longer exists starts over from the
-        # top: every node finds its finished work in the store, so nothing is drafted twice.
-        known = snapshot.values and all(task.name in NODES for task in snapshot.tasks)
+        # The graph starts over from the top when its checkpoint cannot go on as it is: a finished book
+        # with stale work (a redraft, an edited outline), a checkpoint whose plan has another length,
+        # or one taken by an older graph whose next node no longer exists. Every node finds its finished
+        # work in the store, so nothing is drafted twice.
+        known = (
+            bool(snapshot.values)
+            and not finished
+            and all(task.name in NODES for task in snapshot.tasks)
+            and snapshot.values.get("total", total) == total
+        )
         start = None if known else {"story_id": self.id}
         self.store.update_story(self.id, status="drafting")
         try:
             # durability="sync": a checkpoint is on disk before the next node starts, so a kill loses at
             # most the node in flight, and that node finds its finished work in the store when it reruns.
-            for chunk in graph.stream(start, config, stream_mode="updates", durability="sync"):
+            stream = graph.stream(
+                start,
+                config,
+                stream_mode="updates",
+                durability="sync",
+                interrupt_after=["outline"] if review else None,
+            )
+            for chunk in stream:
                 for node, update in chunk.items():
                     if on_update:
                         on_update(node, update or {})
@@ -353,7 +393,14 @@ class Story:
             # The transaction that failed was rolled back, so the story resumes once there is room.
             self._set_status_if_possible("failed")
             raise DraftFailed(self.id, NovelcraftError(f"{self.store.path}: {exc}")) from exc
+        if review and graph.get_state(config).next:
+            self.store.update_story(self.id, status="review")
         return self.result()
+
+    def planned_scenes(self) -> int:
+        """Scenes in the outline (which an author may have edited), else as many as the seed asks."""
+        outline = self.store.outline(self.id)
+        return len(outline.scene_goals()) if outline else self.seed.scene_count
 
     def _set_status_if_possible(self, status: str) -> None:
         # On a full disk this write fails too; the error that stopped the draft is the one to report.
@@ -377,21 +424,120 @@ class Story:
         return {"story_id": self.id, "title": self.seed.title, "status": self.status, **self.stats()}
 
     def redraft(
-        self, scene: int, settings: Settings | None = None, *, backend: Backend | None = None
+        self,
+        scene: int,
+        settings: Settings | None = None,
+        *,
+        backend: Backend | None = None,
+        cascade: bool = False,
+        on_update: OnUpdate | None = None,
     ) -> dict:
-        """Write scene `scene` (1-based) again from the summary before it, then refresh the summary after it."""
-        idx = scene - 1
+        """Write scene `scene` (1-based) again from the summary before it (a new version).
+
+        Without `cascade` the summary after it is refreshed and the later ones become stale (a resume
+        recomputes them). With `cascade` every later scene that is not locked is drafted again too, with
+        summaries recomputed along the way. Each step is marked in the store before it is done, so a kill
+        anywhere resumes to the same book an uninterrupted cascade writes."""
+        idx = self._scene_index(scene)
+        if self.store.scene(self.id, idx)["locked"]:
+            raise InputError(f"story {self.id} scene {scene} is locked; unlock it first")
+        settings = settings or self.settings()
         self.store.check_intact()
-        if idx < 0 or self.store.scene(self.id, idx) is None:
-            raise InputError(f"story {self.id} has no drafted scene {scene}")
-        drafter = self._drafter(settings or self.settings(), backend)
-        previous = (self.store.summary_after(self.id, idx - 1) if idx > 0 else None) or RunningSummary()
+        if cascade:
+            with self.store.transaction():
+                self.store.set_scene_flags(self.id, idx, stale=1)
+                self.store.invalidate_from(self.id, idx, stale_scenes_after=True)
+            self.draft(settings, backend=backend, on_update=on_update)
+            return self.store.scene(self.id, idx)
+        previous = self.store.summary_after(self.id, idx - 1) if idx > 0 else RunningSummary()
+        if previous is None:
+            raise InputError(
+                f"story {self.id}: the summaries before scene {scene} are stale; run novelcraft resume {self.id}"
+            )
+        drafter = self._drafter(settings, backend)
+        self.store.invalidate_from(self.id, idx, stale_scenes_after=False)
         try:
             drafter.write_scene(idx, previous)
             drafter.write_summary(idx, previous)
         except DRAFT_FAILURES as exc:
             raise DraftFailed(self.id, exc) from exc
         return self.store.scene(self.id, idx)
+
+    # author sessions -------------------------------------------------------------------------
+    def _scene_index(self, scene: int) -> int:
+        if scene < 1 or self.store.scene(self.id, scene - 1) is None:
+            raise InputError(f"story {self.id} has no drafted scene {scene}")
+        return scene - 1
+
+    def outline(self) -> Outline:
+        outline = self.store.outline(self.id)
+        if outline is None:
+            raise InputError(f"story {self.id} has no outline yet (novelcraft resume {self.id} makes it)")
+        return outline
+
+    def import_outline(self, text: str, source: str = "outline") -> dict:
+        """Replace the outline with an edited one (YAML), checked first; a refused outline changes nothing.
+
+        Scenes already drafted whose goal (or chapter) changed, and every scene after the first such one,
+        become stale (locked ones stay as they are); a resume drafts them again."""
+        new = parse_outline(text, source)
+        old = self.outline()
+        first = first_changed_scene(old, new)
+        plans = new.scene_goals()
+        chapters = new.chapters()
+        with self.store.transaction():
+            self.store.save_outline(self.id, new)
+            for c, i, goal in plans:
+                if self.store.scene(self.id, i) is not None:
+                    plan = {"chapter_index": c, "chapter_title": chapters[c].title, "goal": goal.goal}
+                    self.store.set_scene_flags(self.id, i, **plan)
+            if first is not None:
+                self.store.drop_scenes_from(self.id, len(plans))
+                self.store.invalidate_from(self.id, first, stale_scenes_after=True)
+                if (
+                    self.store.scene(self.id, first) is not None
+                    and not self.store.scene(self.id, first)["locked"]
+                ):
+                    self.store.set_scene_flags(self.id, first, stale=1)
+        return {"story_id": self.id, "scenes": len(plans), "stale_from": None if first is None else first + 1}
+
+    def scene(self, scene: int, version: int | None = None) -> dict:
+        """The scene the book uses, or one of its versions."""
+        idx = self._scene_index(scene)
+        if version is None:
+            return self.store.scene(self.id, idx)
+        found = [v for v in self.store.scene_versions(self.id, idx) if v["version"] == version]
+        if not found:
+            raise InputError(f"story {self.id} scene {scene} has no version {version}")
+        return found[0]
+
+    def versions(self, scene: int) -> list[dict]:
+        return self.store.scene_versions(self.id, self._scene_index(scene))
+
+    def use_version(self, scene: int, version: int) -> None:
+        """The book uses this version from now on; the summaries from this scene on become stale."""
+        idx = self._scene_index(scene)
+        self.store.use_version(self.id, idx, version)
+        self.store.invalidate_from(self.id, idx, stale_scenes_after=False)
+
+    def import_scene(self, scene: int, text: str) -> int:
+        """An author's own text as a new version of the scene, used by the book; returns the version."""
+        idx = self._scene_index(scene)
+        if not text.strip():
+            raise InputError(f"story {self.id} scene {scene}: the imported text is empty")
+        row = self.store.scene(self.id, idx)
+        plan = {k: row[k] for k in ("chapter_index", "chapter_title", "goal")}
+        self.store.invalidate_from(self.id, idx, stale_scenes_after=False)
+        return self.store.save_scene(
+            self.id, idx, text=text.strip(), words=count_words(text), source="author", **plan
+        )
+
+    def lock(self, scene: int, locked: bool = True) -> None:
+        self.store.set_scene_flags(self.id, self._scene_index(scene), locked=int(locked))
+
+    def flags(self) -> list[dict]:
+        """Continuity flags raised while drafting, in scene order."""
+        return self.store.flags(self.id)
 
     # output ----------------------------------------------------------------------------------
     def export(self, out: Path, fmt: ExportFormat | str = ExportFormat.md) -> dict:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pydantic import RootModel, ValidationError
 
 from engine.calls import ModelClient, ModelOutputError
+from engine.outline_checks import distinct_titles, goal_problem, plan_problem
 from engine.prompts import ActsPrompt, ChaptersPrompt, PromptInput, ScenesPrompt
 from engine.schema import Act, Chapter, Message, Sampling, SceneGoal, Seed, Strict
 
@@ -77,32 +78,48 @@ def collect_items(
     client: ModelClient,
     system: Message,
     template: str,
-    make_prompt: Callable[[int, list], PromptInput],
+    make_prompt: Callable[[int, list, list[str]], PromptInput],
     key: str,
     item_schema: dict,
     item_cls: type[Strict],
     n: int,
     sampling: Sampling,
     what: str,
+    check: Callable[[Strict, list], str | None] | None = None,
 ) -> list:
-    """Ask until exactly n valid items are collected, at most MAX_ROUNDS batches for the missing part."""
+    """Ask until exactly n valid items are collected, at most MAX_ROUNDS batches for the missing part.
+
+    `check(item, accepted)` names what makes an item unusable (a repeated title, a copied premise);
+    such items are asked for again, with the rejected texts shown to avoid. When the rounds run out
+    with enough parsed items, the rejected ones fill the gaps (the caller repairs titles): a model
+    that keeps repeating itself gets a book, not an error."""
     got: list = []
+    rejected: list = []
+    avoid: list[str] = []
     for round_no in range(MAX_ROUNDS):
         missing = n - len(got)
         answer = client.json(
             template,
-            [system, Message(role="user", content=make_prompt(missing, got).render())],
+            [system, Message(role="user", content=make_prompt(missing, got, avoid[-6:]).render())],
             _Answer,
             sampling.model_copy(update={"seed": (sampling.seed or 0) + round_no}),
             json_schema=_item_schema(key, item_schema, missing),
         )
         for raw in answer.root.get(key, []):
             try:
-                got.append(item_cls.model_validate(raw))
+                item = item_cls.model_validate(raw)
             except ValidationError:
                 continue  # a broken item is simply asked for again
+            problem = check(item, got) if check else None
+            if problem:
+                rejected.append(item)
+                avoid.append(problem)
+                continue
+            got.append(item)
             if len(got) == n:
                 return got
+    if len(got) + len(rejected) >= n:
+        return got + rejected[: n - len(got)]
     raise ModelOutputError(f"outline: {what}: only {len(got)} of {n} valid items after {MAX_ROUNDS} batches")
 
 
@@ -121,8 +138,13 @@ def plan_outline(
         client,
         system,
         "outline_acts.j2",
-        lambda missing, got: ActsPrompt(
-            title=seed.title, premise=seed.premise, characters=names, n_acts=len(layout), n_scenes=n_scenes
+        lambda missing, got, avoid: ActsPrompt(
+            title=seed.title,
+            premise=seed.premise,
+            characters=names,
+            n_acts=len(layout),
+            n_scenes=n_scenes,
+            avoid=avoid,
         ),
         "acts",
         PLAN_ITEM,
@@ -130,6 +152,9 @@ def plan_outline(
         len(layout),
         sampling_for(200 * len(layout), call_seed(seed.seed, "acts")),
         "acts",
+        lambda item, got: plan_problem(
+            item.title, item.summary, book_title=seed.title, premise=seed.premise, used=[p.title for p in got]
+        ),
     )
     acts: list[Act] = []
     earlier_chapters: list[str] = []
@@ -139,7 +164,7 @@ def plan_outline(
             client,
             system,
             "outline_chapters.j2",
-            lambda missing, got, plan=plan, a=a: ChaptersPrompt(
+            lambda missing, got, avoid, plan=plan, a=a: ChaptersPrompt(
                 premise=seed.premise,
                 act_number=a + 1,
                 n_acts=len(layout),
@@ -147,6 +172,7 @@ def plan_outline(
                 act_summary=plan.summary,
                 n_chapters=missing,
                 earlier_chapters=(earlier_chapters + [c.title for c in got])[-6:],
+                avoid=avoid,
             ),
             "chapters",
             PLAN_ITEM,
@@ -154,6 +180,13 @@ def plan_outline(
             len(chapter_sizes),
             sampling_for(120 * len(chapter_sizes) + 50, call_seed(seed.seed, "chapters", a)),
             f"act {a + 1} chapters",
+            lambda item, got: plan_problem(
+                item.title,
+                item.summary,
+                book_title=seed.title,
+                premise=seed.premise,
+                used=earlier_chapters + [c.title for c in got],
+            ),
         )
         chapters: list[Chapter] = []
         for c, (cplan, size) in enumerate(zip(chapter_plans, chapter_sizes, strict=True)):
@@ -161,7 +194,7 @@ def plan_outline(
                 client,
                 system,
                 "outline_scenes.j2",
-                lambda missing, got, cplan=cplan, plan=plan: ScenesPrompt(
+                lambda missing, got, avoid, cplan=cplan, plan=plan: ScenesPrompt(
                     premise=seed.premise,
                     act_title=plan.title,
                     chapter_title=cplan.title,
@@ -169,6 +202,7 @@ def plan_outline(
                     characters=names,
                     n_scenes=missing,
                     earlier_goals=(earlier_goals + [g.goal for g in got])[-3:],
+                    avoid=avoid,
                 ),
                 "scenes",
                 SCENE_ITEM,
@@ -176,9 +210,34 @@ def plan_outline(
                 size,
                 sampling_for(160 * size + 50, call_seed(seed.seed, "scenes", a, c)),
                 f"act {a + 1} chapter {c + 1} scenes",
+                lambda item, got, cplan=cplan: goal_problem(
+                    item.goal,
+                    book_title=seed.title,
+                    chapter_title=cplan.title,
+                    premise=seed.premise,
+                    used=earlier_goals + [g.goal for g in got],
+                ),
             )
             earlier_goals.extend(g.goal for g in goals)
             earlier_chapters.append(cplan.title)
             chapters.append(Chapter(title=cplan.title, summary=cplan.summary, scenes=goals))
         acts.append(Act(title=plan.title, summary=plan.summary, chapters=chapters))
-    return acts
+    return with_distinct_titles(acts, seed.title)
+
+
+def with_distinct_titles(acts: list[Act], book_title: str) -> list[Act]:
+    """Acts and chapters whose titles still repeat after the re-asks get titles from their summaries."""
+    act_titles = distinct_titles([a.title for a in acts], [a.summary for a in acts], book_title)
+    chapters = [c for a in acts for c in a.chapters]
+    chapter_titles = iter(
+        distinct_titles([c.title for c in chapters], [c.summary for c in chapters], book_title)
+    )
+    return [
+        act.model_copy(
+            update={
+                "title": title,
+                "chapters": [c.model_copy(update={"title": next(chapter_titles)}) for c in act.chapters],
+            }
+        )
+        for act, title in zip(acts, act_titles, strict=True)
+    ]

@@ -96,6 +96,8 @@ class ActsPrompt(PromptInput):
     characters: list[str]
     n_acts: int
     n_scenes: int
+    # Why earlier answers were refused ("the title ... repeats the book's title"), to avoid this time.
+    avoid: list[str] = []
 
 
 class ChaptersPrompt(PromptInput):
@@ -107,6 +109,7 @@ class ChaptersPrompt(PromptInput):
     act_summary: str
     n_chapters: int
     earlier_chapters: list[str]
+    avoid: list[str] = []
 
 
 class ScenesPrompt(PromptInput):
@@ -118,6 +121,7 @@ class ScenesPrompt(PromptInput):
     characters: list[str]
     n_scenes: int
     earlier_goals: list[str]
+    avoid: list[str] = []
 
 
 class ScenePrompt(PromptInput):
@@ -130,15 +134,40 @@ class ScenePrompt(PromptInput):
     setting: str
     target_words: int
     opening: bool
+    # Story bible lines within their token budget; dataprep's training prompts have none.
+    bible: list[str] = []
 
 
 class ContinuePrompt(PromptInput):
+    """A follow-up turn in the scene's own conversation: the scene so far is the turn before it."""
+
     template: ClassVar[str] = "continue.j2"
+    words_left: int
+
+
+class ContinueFreshPrompt(PromptInput):
+    """A continuation when the conversation no longer fits the window: the scene's last words only."""
+
+    template: ClassVar[str] = "continue_fresh.j2"
     summary: list[tuple[str, str]]
     progress: int
     goal: str
     so_far: str
     words_left: int
+
+
+class ReviewPrompt(PromptInput):
+    """Continuity check and bible updates; `scene` and `bible` are empty when asked in the scene's own
+    conversation, where the scene prompt already showed the bible and the scene is the turn before."""
+
+    template: ClassVar[str] = "review.j2"
+    scene: str
+    bible: list[str]
+
+
+class SummaryFollowupPrompt(PromptInput):
+    template: ClassVar[str] = "summary_followup.j2"
+    fields: list[tuple[str, int, str]]
 
 
 class SummaryPrompt(PromptInput):

@@ -169,6 +169,7 @@ class CallRecord(BaseModel):
     seed: int | None = None
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_cached: int = 0
     ms: float = 0.0
     attempt: int = 1
     retries: int = 0

@@ -11,7 +11,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -135,10 +136,64 @@ def _m003_judgments_and_studies(db: sqlite_utils.Database) -> None:
     db["study_cells"].create({"cell": str, "story_id": str}, pk="cell")
 
 
+def _m004_versions_locks_flags(db: sqlite_utils.Database) -> None:
+    # Every version of every scene; `scenes` holds the one the book uses (its `version`), a lock that
+    # keeps a cascade off it, a stale mark that a resume redrafts, and what the repetition guard cut.
+    db["scene_versions"].create(
+        {
+            "story_id": str,
+            "idx": int,
+            "version": int,
+            "text": str,
+            "words": int,
+            "continuations": int,
+            "adapter": str,
+            "source": str,
+            "cut_json": str,
+            "review_json": str,
+            "created": str,
+        },
+        pk=("story_id", "idx", "version"),
+        foreign_keys=[("story_id", "stories")],
+    )
+    db.execute(
+        "insert into scene_versions (story_id, idx, version, text, words, continuations, adapter, source,"
+        " cut_json, review_json, created) select story_id, idx, version, text, words, continuations, adapter,"
+        " 'model', '[]', '{}', created from scenes"
+    )
+    db["scenes"].add_column("locked", int, not_null_default=0)
+    db["scenes"].add_column("stale", int, not_null_default=0)
+    db["scenes"].add_column("cut_json", str, not_null_default="[]")
+    # The review of the scene (continuity flags and the bible entries it sets), merged by the summary step.
+    db["scenes"].add_column("review_json", str, not_null_default="{}")
+    # The story bible after each scene, beside the running summary: both are derived state of the book
+    # so far, made stale together when an earlier scene changes.
+    db["summaries"].add_column("bible_json", str, not_null_default="{}")
+    db["continuity_flags"].create(
+        {
+            "id": int,
+            "story_id": str,
+            "idx": int,
+            "version": int,
+            "category": str,
+            "claim": str,
+            "evidence": str,
+            "conflicts_with": str,
+            "redrafted": int,
+            "created": str,
+        },
+        pk="id",
+    )
+    db["continuity_flags"].create_index(["story_id", "idx"])
+    # Prompt tokens served from a prefix cache: they cost no compute, so cost figures leave them out.
+    db["calls"].add_column("tokens_cached", int, not_null_default=0)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_backend_options,
     _m003_judgments_and_studies,
+    _m004_versions_locks_flags,
 ]
 
 
@@ -220,7 +275,8 @@ def migrate(db: sqlite_utils.Database) -> None:
                 db["_migrations"].insert({"version": version, "applied": _now()})
         db.conn.execute("commit")
     except BaseException:
-        db.conn.execute("rollback")
+        if db.conn.in_transaction:  # a full disk may have rolled it back already
+            db.conn.execute("rollback")
         raise
 
 
@@ -242,7 +298,7 @@ class Store:
         except BaseException:
             self.db.conn.close()
             raise
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()
         self._intact = False
 
     def close(self) -> None:
@@ -307,14 +363,152 @@ class Store:
         return Outline.model_validate_json(rows[0]["outline_json"]) if rows else None
 
     # scenes and summaries ------------------------------------------------------------------
-    def save_scene(self, story_id: str, idx: int, **fields: object) -> None:
-        """Insert or replace scene idx; a redraft bumps its version."""
-        old = self.scene(story_id, idx)
-        version = (old["version"] + 1) if old else 1
-        self.db["scenes"].upsert(
-            {"story_id": story_id, "idx": idx, "version": version, "created": _now(), **fields},
-            pk=("story_id", "idx"),
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several writes that land together or not at all (a kill between them leaves neither).
+        Nested uses join the outer transaction."""
+        with self._write_lock:
+            if self.db.conn.in_transaction:
+                yield
+                return
+            self.db.conn.execute("begin immediate")
+            try:
+                yield
+                self.db.conn.execute("commit")
+            except BaseException:
+                # SQLite has already rolled back after some errors (a full disk); a second rollback
+                # would fail and hide the error that matters.
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("rollback")
+                raise
+
+    def save_scene(
+        self,
+        story_id: str,
+        idx: int,
+        *,
+        text: str,
+        words: int,
+        source: str = "model",
+        continuations: int = 0,
+        adapter: str | None = None,
+        cut: list | None = None,
+        review: dict | None = None,
+        stale: bool = False,
+        **plan: object,
+    ) -> int:
+        """A new version of scene idx, which the book now uses; returns its version number.
+
+        `plan` holds the scene's place in the outline (chapter_index, chapter_title, goal)."""
+        cut_json = json.dumps(cut or [])
+        review_json = json.dumps(review or {})
+        with self.transaction():
+            row = self.db.execute(
+                "select coalesce(max(version), 0) from scene_versions where story_id = ? and idx = ?",
+                [story_id, idx],
+            ).fetchone()
+            version = row[0] + 1
+            created = _now()
+            self.db["scene_versions"].insert(
+                {
+                    "story_id": story_id,
+                    "idx": idx,
+                    "version": version,
+                    "text": text,
+                    "words": words,
+                    "continuations": continuations,
+                    "adapter": adapter,
+                    "source": source,
+                    "cut_json": cut_json,
+                    "review_json": review_json,
+                    "created": created,
+                }
+            )
+            current = {
+                "story_id": story_id,
+                "idx": idx,
+                "version": version,
+                "text": text,
+                "words": words,
+                "continuations": continuations,
+                "adapter": adapter,
+                "cut_json": cut_json,
+                "review_json": review_json,
+                "stale": int(stale),
+                "created": created,
+                **plan,
+            }
+            self.db["scenes"].upsert(current, pk=("story_id", "idx"))
+        return version
+
+    def scene_versions(self, story_id: str, idx: int) -> list[dict]:
+        return list(
+            self.db["scene_versions"].rows_where(
+                "story_id = ? and idx = ?", [story_id, idx], order_by="version"
+            )
         )
+
+    def use_version(self, story_id: str, idx: int, version: int) -> None:
+        """Make version `version` of scene idx the one the book uses."""
+        rows = [v for v in self.scene_versions(story_id, idx) if v["version"] == version]
+        if not rows:
+            raise InputError(f"story {story_id} scene {idx + 1} has no version {version}")
+        v = rows[0]
+        fields = {
+            k: v[k]
+            for k in ("version", "text", "words", "continuations", "adapter", "cut_json", "review_json")
+        }
+        self.db["scenes"].update((story_id, idx), {**fields, "stale": 0})
+
+    def set_scene_flags(self, story_id: str, idx: int, **flags: int) -> None:
+        self.db["scenes"].update((story_id, idx), flags)
+
+    def invalidate_from(self, story_id: str, idx: int, *, stale_scenes_after: bool) -> None:
+        """What was built on scene idx is stale: the summaries (and bibles) from idx on are dropped, to
+        be recomputed by a resume; with stale_scenes_after, the unlocked later scenes are redrafted too."""
+        with self.transaction():
+            self.db.execute("delete from summaries where story_id = ? and idx >= ?", [story_id, idx])
+            if stale_scenes_after:
+                self.db.execute(
+                    "update scenes set stale = 1 where story_id = ? and idx > ? and locked = 0",
+                    [story_id, idx],
+                )
+
+    def drop_scenes_from(self, story_id: str, idx: int) -> None:
+        """An outline that shrank: scenes past its end leave the book (their versions stay on record)."""
+        with self.transaction():
+            self.db.execute("delete from scenes where story_id = ? and idx >= ?", [story_id, idx])
+            self.db.execute("delete from summaries where story_id = ? and idx >= ?", [story_id, idx])
+
+    def pending(self, story_id: str, total: int) -> bool:
+        """Work a resume has to do: a scene missing or stale, or a summary missing."""
+        scenes, stale = self.db.execute(
+            "select count(*), coalesce(sum(stale), 0) from scenes where story_id = ?", [story_id]
+        ).fetchone()
+        summaries = self.db.execute(
+            "select count(*) from summaries where story_id = ?", [story_id]
+        ).fetchone()[0]
+        return scenes < total or stale > 0 or summaries < total
+
+    # continuity flags ----------------------------------------------------------------------
+    def save_flags(self, story_id: str, idx: int, version: int, flags: list[dict], redrafted: bool) -> None:
+        rows = [
+            {
+                "story_id": story_id,
+                "idx": idx,
+                "version": version,
+                "redrafted": int(redrafted),
+                "created": _now(),
+                **f,
+            }
+            for f in flags
+        ]
+        if rows:
+            with self._write_lock:
+                self.db["continuity_flags"].insert_all(rows)
+
+    def flags(self, story_id: str) -> list[dict]:
+        return list(self.db["continuity_flags"].rows_where("story_id = ?", [story_id], order_by="idx, id"))
 
     def scene(self, story_id: str, idx: int) -> dict | None:
         rows = list(self.db["scenes"].rows_where("story_id = ? and idx = ?", [story_id, idx]))
@@ -331,6 +525,7 @@ class Store:
         tokens: int,
         compress_calls: int,
         trimmed: bool,
+        bible: dict | None = None,
     ) -> None:
         self.db["summaries"].upsert(
             {
@@ -340,9 +535,16 @@ class Store:
                 "tokens": tokens,
                 "compress_calls": compress_calls,
                 "trimmed": int(trimmed),
+                "bible_json": json.dumps(bible or {}),
             },
             pk=("story_id", "idx"),
         )
+
+    def bible_after(self, story_id: str, idx: int) -> dict | None:
+        row = self.db.execute(
+            "select bible_json from summaries where story_id = ? and idx = ?", [story_id, idx]
+        ).fetchone()
+        return json.loads(row[0]) if row else None
 
     def summary_after(self, story_id: str, idx: int) -> RunningSummary | None:
         rows = list(self.db["summaries"].rows_where("story_id = ? and idx = ?", [story_id, idx]))
@@ -407,7 +609,8 @@ class Store:
         call_row = next(
             self.db.query(
                 "select count(*) n, coalesce(sum(tokens_in), 0) tin, coalesce(sum(tokens_out), 0) tout,"
-                " coalesce(sum(ms), 0) ms, coalesce(sum(outcome != 'ok'), 0) failed from calls where story_id = ?",
+                " coalesce(sum(tokens_cached), 0) tcached, coalesce(sum(ms), 0) ms,"
+                " coalesce(sum(outcome != 'ok'), 0) failed from calls where story_id = ?",
                 [story_id],
             )
         )
@@ -418,5 +621,6 @@ class Store:
             "failed_calls": call_row["failed"],
             "tokens_in": call_row["tin"],
             "tokens_out": call_row["tout"],
+            "tokens_cached": call_row["tcached"],
             "model_seconds": round(call_row["ms"] / 1000, 1),
         }

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from engine.calls import ModelClient
-from engine.prompts import CompressPrompt, SummaryPrompt, summary_lines
+from engine.prompts import CompressPrompt, SummaryFollowupPrompt, SummaryPrompt, summary_lines
 from engine.schema import (
     FIELD_CAPS,
     FIELD_HINTS,
@@ -98,13 +98,29 @@ def update_summary(
     *,
     scene_index: int | None = None,
     max_compress_calls: int = MAX_COMPRESS_CALLS,
+    conversation: list[Message] | None = None,
 ) -> SummaryUpdate:
-    """One summary call, up to max_compress_calls compress calls while over budget, then a trim."""
+    """One summary call, up to max_compress_calls compress calls while over budget, then a trim.
+
+    With `conversation` (the scene's own: its prompt showed the previous summary, the scene is the last
+    turn) the summary is asked as a follow-up turn, which a prefix cache serves almost whole; when that
+    does not fit the window, the previous summary and `scene_text` go in a prompt of their own."""
     schema = summary_schema()
-    user = SummaryPrompt(previous=summary_lines(previous), scene=scene_text, fields=field_specs())
+    template, messages = "summary.j2", None
+    if conversation is not None:
+        follow_up = [
+            *conversation,
+            Message(role="user", content=SummaryFollowupPrompt(fields=field_specs()).render()),
+        ]
+        room = client.room(follow_up)
+        if room is None or room >= sampling.max_tokens:
+            template, messages = "summary_followup.j2", follow_up
+    if messages is None:
+        user = SummaryPrompt(previous=summary_lines(previous), scene=scene_text, fields=field_specs())
+        messages = [system, Message(role="user", content=user.render())]
     summary = client.json(
-        "summary.j2",
-        [system, Message(role="user", content=user.render())],
+        template,
+        messages,
         RunningSummary,
         sampling,
         json_schema=schema,

@@ -5,6 +5,7 @@ import pytest
 from engine.backends.fake import FakeBackend
 from engine.calls import ModelClient, ModelOutputError
 from engine.outline import MAX_ROUNDS, act_layout, collect_items, plan_outline
+from engine.outline_checks import goal_problem
 from engine.prompts import ScenesPrompt
 from engine.schema import Message, Sampling, SceneGoal, Seed
 
@@ -17,7 +18,7 @@ def test_layout_covers_every_scene_with_no_empty_chapter(n):
     assert sum(map(sum, layout)) == n and all(size > 0 for act in layout for size in act)
 
 
-def _prompt(missing, got):
+def _prompt(missing, got, avoid):
     return ScenesPrompt(
         premise="p",
         act_title="a",
@@ -26,6 +27,7 @@ def _prompt(missing, got):
         characters=[],
         n_scenes=missing,
         earlier_goals=[],
+        avoid=avoid,
     )
 
 
@@ -80,3 +82,50 @@ def test_outline_has_exactly_the_requested_scenes(n):
     from engine.schema import Outline
 
     assert len(Outline(acts=acts).scene_goals()) == n
+
+
+PREMISE = "In 1911 a young woman takes over her drowned father's lighthouse on a remote Scottish rock."
+
+
+def test_repeated_goals_and_copied_premise_are_asked_for_again_with_the_reason():
+    fake = FakeBackend()
+    fake.enqueue(
+        json.dumps({"scenes": [{"goal": "Isla climbs the tower.", "characters": [], "setting": "rock"}] * 2}),
+        json.dumps({"scenes": [{"goal": PREMISE, "characters": [], "setting": "rock"}]}),
+        json.dumps({"scenes": [{"goal": "Tobias hides the ledger.", "characters": [], "setting": "boat"}]}),
+    )
+    got = collect_items(
+        ModelClient(fake),
+        SYSTEM,
+        "outline_scenes.j2",
+        _prompt,
+        "scenes",
+        {},
+        SceneGoal,
+        2,
+        Sampling(),
+        "t",
+        lambda item, got: goal_problem(
+            item.goal, book_title="Gannet", chapter_title="c", premise=PREMISE, used=[g.goal for g in got]
+        ),
+    )
+    assert [g.goal for g in got] == ["Isla climbs the tower.", "Tobias hides the ledger."]
+    third_prompt = fake.history[2]["messages"][-1].content
+    assert "repeats an earlier goal" in third_prompt and "copies the premise" in third_prompt
+
+
+def test_a_model_that_repeats_the_book_title_gets_distinct_chapter_titles():
+    class Parrot(FakeBackend):
+        def complete(self, messages, sampling, *, json_schema=None, adapter=None):
+            answer = super().complete(messages, sampling, json_schema=json_schema, adapter=adapter)
+            data = json.loads(answer.text)
+            for key in ("acts", "chapters"):
+                for item in data.get(key, []):
+                    item.update(title="The Keeper", summary=PREMISE + " Then the storm comes.")
+            return answer.model_copy(update={"text": json.dumps(data)})
+
+    seed = Seed(title="The Keeper", premise=PREMISE, scenes=12, target_words=1200, scene_words=100)
+    acts = plan_outline(ModelClient(Parrot()), SYSTEM, seed, lambda mt, s: Sampling(max_tokens=mt, seed=s))
+    titles = [c.title for a in acts for c in a.chapters]
+    assert len(set(map(str.lower, titles))) == len(titles) and "The Keeper" not in titles
+    assert len({a.title for a in acts}) == len(acts)

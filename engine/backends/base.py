@@ -21,6 +21,8 @@ class Completion(BaseModel):
     finish_reason: Literal["stop", "length"] = "stop"
     tokens_in: int = 0
     tokens_out: int = 0
+    # Prompt tokens the serving engine took from its prefix cache, when it says (vLLM, llama.cpp).
+    tokens_cached: int = 0
 
 
 class BackendError(NovelcraftError):

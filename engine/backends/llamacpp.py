@@ -29,6 +29,17 @@ def default_gguf() -> Path:
     return path
 
 
+def cached_prefix(before: list[int], after: list[int], prompt_tokens: int) -> int:
+    """Prompt tokens llama.cpp kept from its KV cache: the prefix the new prompt shares with what was
+    evaluated before the call (it re-evaluates at least the prompt's last token to get fresh logits)."""
+    shared = 0
+    for a, b in zip(before, after[:prompt_tokens], strict=False):
+        if a != b:
+            break
+        shared += 1
+    return max(0, min(shared, prompt_tokens - 1))
+
+
 class LlamaCppOptions(BackendOptions):
     # None: every core. llama.cpp threads spin, so under CPU contention 1 can be several times faster.
     n_threads: int | None = Field(default=None, ge=1)
@@ -122,16 +133,20 @@ class LlamaCppBackend(Backend):
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
         try:
             with self._lock:
-                out = self._llama(adapter).create_chat_completion(**kwargs)
+                llama = self._llama(adapter)
+                before = list(llama._input_ids)
+                out = llama.create_chat_completion(**kwargs)
+                usage = out.get("usage", {})
+                cached = cached_prefix(before, list(llama._input_ids), usage.get("prompt_tokens", 0))
         except ValueError as exc:  # e.g. the prompt does not fit n_ctx
             raise BackendError(f"llama.cpp: {exc}") from None
         choice = out["choices"][0]
-        usage = out.get("usage", {})
         return Completion(
             text=choice["message"]["content"] or "",
             finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
             tokens_in=usage.get("prompt_tokens", 0),
             tokens_out=usage.get("completion_tokens", 0),
+            tokens_cached=cached,
         )
 
     def count_tokens(self, text: str) -> int:

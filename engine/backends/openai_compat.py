@@ -121,6 +121,8 @@ def parse_completion(payload: Any) -> Completion:
             finish_reason="length" if finish == "length" else "stop",
             tokens_in=int(usage.get("prompt_tokens") or 0),
             tokens_out=int(usage.get("completion_tokens") or 0),
+            # vLLM (--enable-prompt-tokens-details) and hosted APIs report what their prefix cache served.
+            tokens_cached=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0),
         )
     except (KeyError, IndexError, TypeError, AttributeError, ValueError):
         raise TransientBackendError(

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from engine.eval.text import dialogue_spans
 
-Category = Literal["label", "heading", "tag", "budget", "chat"]
+Category = Literal["label", "heading", "tag", "budget", "chat", "meta"]
 # What strip_leaks removes for a hit: the whole line it is on, or only the matched text.
 Scope = Literal["line", "span"]
 
@@ -227,6 +227,20 @@ LEAK_PATTERNS: tuple[LeakPattern, ...] = (
         re.compile(
             r"\bi hope (?:this|that|you)\b[^.\n]{0,40}?\b(?:helps|enjoy|enjoyed|meets|fits|works|captures|like|liked)\b",
             re.I,
+        ),
+        "line",
+        True,
+    ),
+    # --- narration about the story instead of the story (the prompt's own words echoed back) ------
+    LeakPattern(
+        "meta_narration",
+        "meta",
+        re.compile(
+            r"\bThis is the (?:opening|first|beginning|final|last|next) (?:scene|chapter)\b"
+            r"|\bThis is the (?:beginning|start|end) of (?:a|the) (?:story|novel|tale)\b"
+            r"|\b(?:This|The) (?:scene|chapter) (?:is about|begins with|opens with|takes place|is set in|ends with)\b"
+            r"|\bIn this (?:scene|chapter)\b"
+            r"|\bThe story (?:begins|opens|starts) (?:with|in|where|when|on)\b"
         ),
         "line",
         True,

@@ -36,6 +36,7 @@ class EngineFigures(BaseModel):
     failed_calls: int
     tokens_in: int
     tokens_out: int
+    tokens_cached: int
     tokens_per_word: float
     # Tokens processed (in + out) by the calls of each scene, in scene order: a flat line is flat cost.
     tokens_per_scene: list[int]
@@ -67,7 +68,7 @@ def engine_figures(store: Store, story_id: str) -> EngineFigures:
         not over_caps(RunningSummary.model_validate_json(s["summary_json"]), s["tokens"]) for s in summaries
     )
     per_scene = store.db.execute(
-        "select scene_index, sum(tokens_in + tokens_out) from calls"
+        "select scene_index, sum(tokens_in - tokens_cached + tokens_out) from calls"
         " where story_id = ? and scene_index is not null and template not like 'judge%'"
         " group by scene_index order by scene_index",
         [story_id],
@@ -86,7 +87,9 @@ def engine_figures(store: Store, story_id: str) -> EngineFigures:
         failed_calls=stats["failed_calls"],
         tokens_in=stats["tokens_in"],
         tokens_out=stats["tokens_out"],
-        tokens_per_word=(stats["tokens_in"] + stats["tokens_out"]) / stats["words"]
+        tokens_cached=stats["tokens_cached"],
+        # Tokens a server served from its prefix cache cost no compute: they are left out.
+        tokens_per_word=(stats["tokens_in"] - stats["tokens_cached"] + stats["tokens_out"]) / stats["words"]
         if stats["words"]
         else 0.0,
         tokens_per_scene=[int(tokens) for _, tokens in per_scene],
