@@ -16,10 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.schema import CallRecord
-from engine.sqlite import sqlite_utils
-
-# Seconds a write waits for another connection's lock (a second process reading the log, say).
-BUSY_TIMEOUT_S = 30
+from engine.sqlite import BUSY_TIMEOUT_S, enable_wal, sqlite_utils
 
 CALL_COLUMNS: dict[str, type] = {
     "id": int,
@@ -70,7 +67,7 @@ class CallLog:
         conn = sqlite3.connect(
             str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
         )
-        conn.execute("pragma journal_mode=wal")
+        enable_wal(conn)
         self.db = sqlite_utils.Database(conn)
         self._write_lock = threading.Lock()
         with self._write_lock:

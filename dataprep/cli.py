@@ -12,14 +12,19 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dataprep.options import Options, Splitter, Stage
-from dataprep.pipeline import Hooks, Pipeline, RunResult
+from dataprep.options import GenerateStage, Options, Splitter, Stage
+from dataprep.pipeline import Pipeline, RunResult
+from dataprep.progress import progress_hooks
+from engine.calls import BudgetExceeded
 from engine.errors import InputError, NovelcraftError, validation_lines
-from engine.shell import EXIT_INTERRUPTED, JsonOpt, err, fail, out, print_json, print_plain, settings_for
+from engine.shell import EXIT_INTERRUPTED, JsonOpt, fail, out, print_json, print_plain, settings_for
 
-app = typer.Typer(no_args_is_help=True, help="Turn books (EPUB, Gutenberg .txt, .md) into a training corpus.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Turn books (EPUB, Gutenberg .txt, .md) into a training corpus.",
+)
 
 Books = Annotated[
     list[Path], typer.Argument(help="Book files: .epub, Gutenberg .txt or .md.", exists=True, dir_okay=False)
@@ -50,35 +55,14 @@ CompressCalls = Annotated[
 ]
 
 
-class RichHooks(Hooks):
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def start(self, description: str, total: int) -> object:
-        return self.progress.add_task(description, total=total)
-
-    def advance(self, task: object, n: int = 1) -> None:
-        self.progress.advance(task, n)
-
-    def done(self, task: object) -> None:
-        self.progress.update(task, completed=self.progress.tasks[task].total)
-
-
 def _run(
     ctx: typer.Context, books: list[Path], out_dir: Path, upto: Stage, options: Options, as_json: bool
 ) -> None:
     settings = settings_for(ctx)  # the root command's --config, flags and -o options
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=as_json,
-    )
-    pipeline = Pipeline(out_dir, settings, options, hooks=RichHooks(progress))
+    hooks = progress_hooks(as_json)
+    pipeline = Pipeline(out_dir, settings, options, hooks=hooks)
     try:
-        with progress:
+        with hooks.progress:
             result = pipeline.run(books, upto)
     except KeyboardInterrupt:
         raise fail(
@@ -215,3 +199,67 @@ def run_command(
         summary_compress_calls=compress_calls,
     )
     _run(ctx, books, out_dir, "compile", options, as_json)
+
+
+@app.command("generate")
+def generate_command(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Argument(help="Generate spec (YAML).", exists=True, dir_okay=False)],
+    out_dir: OutDir,
+    upto: Annotated[GenerateStage, typer.Option(help="The last stage to run.")] = "compile",
+    workers: Workers = 1,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(help="HF tokenizer dir or id for the report's token counts (default: an estimate)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Synthetic pairs from a teacher model: prompts -> answers -> refine -> filter -> mix -> compile."""
+    from dataprep.synth.run import Generator, model_settings
+    from dataprep.synth.spec import load_spec
+    from dataprep.tokenizer import hf_message_counter
+    from engine.shell import invocation_layers
+
+    if not 1 <= workers <= 64:
+        raise InputError(f"--workers {workers}: between 1 and 64")
+    loaded = load_spec(spec)  # every problem of the spec, one line each, before any model call
+    teacher, judge = model_settings(loaded, invocation_layers(ctx))
+    count = hf_message_counter(tokenizer) if tokenizer else None
+    hooks = progress_hooks(as_json)
+    generator = Generator(out_dir, loaded, teacher, judge, workers=workers, count=count, hooks=hooks)
+    try:
+        generator.open_models()  # a teacher that is down fails here, in one line, before any call
+        with hooks.progress:
+            result = generator.run(upto)
+    except KeyboardInterrupt:
+        raise fail(
+            f"interrupted; run the same command again to resume in {out_dir}", EXIT_INTERRUPTED
+        ) from None
+    except BudgetExceeded as exc:
+        raise NovelcraftError(
+            f"{exc}; what is done is kept: raise max_calls and run the same command"
+        ) from None
+    finally:
+        generator.close()
+    if as_json:
+        print_json(result.model_dump())
+        return
+    for stats in result.stages:
+        line = (
+            f"{stats.stage}: {stats.produced} made, {stats.requests} requests sent, {stats.reused} from cache"
+        )
+        if stats.failures:
+            line += f", {len(stats.failures)} without a usable answer"
+        print_plain(line)
+        for text in stats.notes:
+            print_plain(f"  {text}")
+    if result.rejected:
+        print_plain("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(result.rejected.items())))
+    if result.report:
+        r, t = result.report, result.report["tokens"]
+        print_plain(
+            f"records {r['records']} (train {r['train']}, val {r['val']}), format share {r['format_share']}; "
+            f"tokens min {t['min']} median {t['median']} max {t['max']}; over {r['sequence_len']}: "
+            f"{len(r['over_length'])}"
+        )
+    print_plain(f"{result.calls} model calls, {result.seconds:.1f} s -> {out_dir}")

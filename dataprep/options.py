@@ -14,6 +14,9 @@ from engine.summary import MAX_COMPRESS_CALLS
 Splitter = Literal["auto", "llm", "heuristic"]
 Stage = Literal["convert", "clean", "book", "world", "scenes", "summaries", "instructions", "compile"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
+# `dataprep generate`'s stages (synthetic pairs from a teacher), in order.
+GenerateStage = Literal["prompts", "answers", "refine", "filter", "mix", "compile"]
+GENERATE_STAGES: tuple[GenerateStage, ...] = get_args(GenerateStage)
 
 
 class Options(BaseModel):

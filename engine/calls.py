@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -25,6 +26,21 @@ RecordSink = Callable[[CallRecord], None]
 WINDOW_MARGIN = 16
 # A completion smaller than this is not worth asking for: the prompt has outgrown the window.
 MIN_COMPLETION_TOKENS = 64
+
+
+# A note every call made in this context carries (CallRecord.note): the expert router's decision for
+# the calls of one scene, set around them without threading it through every drafting helper.
+_CALL_NOTE: ContextVar[str | None] = ContextVar("novelcraft_call_note", default=None)
+
+
+@contextmanager
+def call_note(note: str | None) -> Iterator[None]:
+    """Calls made inside carry `note` on their records (None leaves them without one)."""
+    token = _CALL_NOTE.set(note)
+    try:
+        yield
+    finally:
+        _CALL_NOTE.reset(token)
 
 
 class ModelOutputError(NovelcraftError):
@@ -81,6 +97,10 @@ class CallGate:
 def prompt_hash(messages: list[Message], json_schema: dict | None = None) -> str:
     payload = json.dumps([[m.role, m.content] for m in messages] + [json_schema], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def text_prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(json.dumps(["text", prompt]).encode()).hexdigest()[:16]
 
 
 def parse_json_answer(completion: Completion, model_cls: type[T]) -> T:
@@ -163,9 +183,17 @@ class ModelClient:
             return None
         return self.context_window - self.backend.count_prompt_tokens(messages) - WINDOW_MARGIN
 
+    def text_room(self, prompt: str) -> int | None:
+        """Completion tokens the window leaves after a raw prompt (+1 for a BOS the backend may add)."""
+        if self.context_window is None:
+            return None
+        return self.context_window - self.backend.count_tokens(prompt) - 1 - WINDOW_MARGIN
+
     def fit(self, messages: list[Message], sampling: Sampling, template: str) -> Sampling:
         """Lower max_tokens to what the window leaves: vLLM refuses a request that overruns it (400)."""
-        room = self.room(messages)
+        return self._fit_room(self.room(messages), sampling, template)
+
+    def _fit_room(self, room: int | None, sampling: Sampling, template: str) -> Sampling:
         if room is None or sampling.max_tokens <= room:
             return sampling
         if room < MIN_COMPLETION_TOKENS:
@@ -200,9 +228,47 @@ class ModelClient:
         schema = json_schema or model_cls.model_json_schema()
         return self._call(template, messages, sampling, schema, model_cls, scene_index, adapter)[1]
 
+    def complete_prompt(
+        self,
+        template: str,
+        prompt: str,
+        sampling: Sampling,
+        *,
+        scene_index: int | None = None,
+        adapter: str | None = None,
+    ) -> Completion:
+        """Raw completion of `prompt` (no chat template), with the same window fit, retries and records
+        as a chat call: continuation-mode experts draft through this."""
+        sampling = self._fit_room(self.text_room(prompt), sampling, template)
+
+        def invoke(params: Sampling) -> Completion:
+            return self.backend.complete_text(prompt, params, adapter=adapter)
+
+        return self._attempts(
+            template, text_prompt_hash(prompt), sampling, invoke, None, scene_index, adapter
+        )[0]
+
     def _call(self, template, messages, sampling, schema, model_cls, scene_index, adapter):
-        phash = prompt_hash(messages, schema)
         sampling = self.fit(messages, sampling, template)
+
+        def invoke(params: Sampling) -> Completion:
+            return self.backend.complete(messages, params, json_schema=schema, adapter=adapter)
+
+        phash = prompt_hash(messages, schema)
+        return self._attempts(template, phash, sampling, invoke, model_cls, scene_index, adapter)
+
+    def _attempts(
+        self,
+        template: str,
+        phash: str,
+        sampling: Sampling,
+        invoke: Callable[[Sampling], Completion],
+        model_cls: type[BaseModel] | None,
+        scene_index: int | None,
+        adapter: str | None,
+    ):
+        """The one retry loop: every attempt is a record; transient errors back off, malformed JSON is
+        asked again, any other backend error ends the call."""
         last_error, last_outcome = "", ""
         for attempt in range(1, self.max_attempts + 1):
             # A retry must not repeat the same sample: shift the seed deterministically.
@@ -220,12 +286,13 @@ class ModelClient:
                 seed=seed,
                 attempt=attempt,
                 retries=attempt - 1,
+                note=_CALL_NOTE.get(),
             )
             try:
                 with self.gate.call():
                     self.calls_made += 1
                     started = time.perf_counter()
-                    completion = self.backend.complete(messages, params, json_schema=schema, adapter=adapter)
+                    completion = invoke(params)
                 record.tokens_in, record.tokens_out = completion.tokens_in, completion.tokens_out
                 record.tokens_cached = completion.tokens_cached
                 parsed = parse_json_answer(completion, model_cls) if model_cls else None

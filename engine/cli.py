@@ -8,10 +8,12 @@ point (dataprep and train do), so the engine imports nothing above it.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -22,6 +24,7 @@ from engine.config import Settings
 if TYPE_CHECKING:
     from engine.novel import Story
 from engine.eval.cli import register as register_eval_commands
+from engine.experts.cli import register as register_expert_commands
 from engine.export import ExportFormat
 from engine.session_cli import register as register_session_commands
 from engine.shell import (
@@ -38,8 +41,33 @@ from engine.shell import (
 )
 from engine.studio.cli import register as register_studio_command
 
+
+class RootGroup(ShellGroup):
+    """The root command: the engine's commands, and the command groups other packages register under the
+    `novelcraft.commands` entry point (dataprep, train), loaded only when one of them is asked for, so
+    the engine never imports the packages above it and `novelcraft list` does not pay for them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return names + sorted(name for name in _command_groups() if name not in names)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        entry = _command_groups().get(name)
+        if command is None and entry is not None:
+            command = typer.main.get_command(entry.load())
+            command.name = name
+            self.add_command(command, name)
+        return command
+
+
+@lru_cache(maxsize=1)
+def _command_groups() -> dict:
+    return {entry.name: entry for entry in entry_points(group="novelcraft.commands")}
+
+
 app = typer.Typer(
-    cls=ShellGroup,
+    cls=RootGroup,
     help="novelcraft: draft a novel from a seed file, scene by scene, resumable.",
     no_args_is_help=True,
     add_completion=False,
@@ -65,6 +93,9 @@ def main(
         str | None, typer.Option(help="OpenAI-compatible server URL (the openai backend's base_url).")
     ] = None,
     adapter: Annotated[str | None, typer.Option(help="Style adapter to draft with.")] = None,
+    expert: Annotated[
+        str | None, typer.Option(help="Style expert for every scene (a registry name), or auto to route.")
+    ] = None,
     option: Annotated[
         list[str] | None,
         typer.Option(
@@ -75,7 +106,7 @@ def main(
         Path | None, typer.Option(help="Config file, TOML or YAML (env NOVELCRAFT_CONFIG).")
     ] = None,
 ) -> None:
-    flags = {"db": db, "backend": backend, "model": model, "adapter": adapter}
+    flags = {"db": db, "backend": backend, "model": model, "adapter": adapter, "expert": expert}
     if base_url is not None:
         flags["backend_options"] = {"openai": {"base_url": base_url}}
     ctx.obj = {"config": config, "flags": flags, "options": option or []}
@@ -216,12 +247,15 @@ def resume(
     story_id: StoryId,
     out_file: OutFile = None,
     fmt: FormatOpt = None,
+    review: Annotated[
+        bool, typer.Option("--review", help="Stop after the world and outline, for you to read and edit.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Continue a story from its last finished step (after a crash, Ctrl-C, an error, a review, or an
     edit that made scenes or summaries stale)."""
     story, settings = open_story(ctx, story_id)
-    _draft(story, settings, as_json, export_to=out_file, fmt=fmt)
+    _draft(story, settings, as_json, review=review, export_to=out_file, fmt=fmt)
 
 
 @app.command()
@@ -310,15 +344,7 @@ def export(
 register_eval_commands(app)
 register_studio_command(app)
 register_session_commands(app)
-
-
-def _mount_command_groups() -> None:
-    """Command groups other packages register (dataprep, train): the engine never imports them."""
-    for entry in sorted(entry_points(group="novelcraft.commands"), key=lambda e: e.name):
-        app.add_typer(entry.load(), name=entry.name)
-
-
-_mount_command_groups()
+register_expert_commands(app)
 
 
 def run() -> None:  # pragma: no cover - the console script

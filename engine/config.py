@@ -53,6 +53,12 @@ class Settings(BaseModel):
     # Style adapters: name -> path (local backends) or the served LoRA name (openai/vLLM).
     adapters: dict[str, str] = Field(default_factory=dict)
     adapter: str | None = None
+    # Style experts: a registry file (YAML/TOML) or the same mapping inline ([novelcraft.experts]);
+    # see engine/experts/registry.py. Their adapters join `adapters` under the experts' names.
+    experts: str | dict[str, Any] | None = None
+    # Which expert writes the scenes: "auto" (the router picks per scene) or an expert's name (forced);
+    # None leaves it to the seed's `style` (auto, a name, or voice notes).
+    expert: str | None = None
     # The window a model loaded in process gets; a server's own window, when it reports one, wins.
     n_ctx: int = Field(default=4096, ge=512)
     temperature: float = Field(default=0.8, ge=0)
@@ -95,6 +101,20 @@ class Settings(BaseModel):
                 raise ValueError("expected name=path[,name=path...]")
             return {k.strip(): path.strip() for k, path in pairs}
         return v
+
+    @field_validator("experts")
+    @classmethod
+    def _valid_inline_experts(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        # A file is read when the experts are used (its errors name the file); an inline registry is
+        # checked here, so a config file's mistake is reported with the other settings.
+        if isinstance(v, dict):
+            from engine.experts.registry import parse_registry
+
+            try:
+                parse_registry(v, "experts")
+            except InputError as exc:
+                raise ValueError("; ".join(line.removeprefix("experts: ") for line in exc.lines)) from None
+        return v or None
 
     @field_validator("backend_options")
     @classmethod

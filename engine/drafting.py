@@ -31,7 +31,9 @@ MIN_CONTINUATION_TOKENS = 256
 
 
 def system_message(seed: Seed, world: str) -> Message:
-    prompt = SystemPrompt(title=seed.title, genre=seed.genre, style=seed.style, pov=seed.pov, world=world)
+    # `style: auto` asks the expert router to choose a voice; it is no voice note for the model.
+    style = Seed.model_fields["style"].default if seed.style.strip().lower() == "auto" else seed.style
+    prompt = SystemPrompt(title=seed.title, genre=seed.genre, style=style, pov=seed.pov, world=world)
     return Message(role="system", content=prompt.render())
 
 

@@ -22,11 +22,14 @@ from engine.calls import ModelClient
 from engine.config import Settings
 from engine.context import BookContext
 from engine.drafting import draft_scene, generate_world, scene_conversation, scene_prompt, system_message
+from engine.experts.scene import draft_with_expert, route_scene
+from engine.experts.setup import ExpertRouting
 from engine.outline import call_seed, plan_outline
 from engine.prompts import ScenePrompt, SummaryPrompt, summary_lines
 from engine.review import review_scene
 from engine.schema import SUMMARY_MAX_TOKENS, Message, Outline, RunningSummary
-from engine.store import BUSY_TIMEOUT_S, Store, enable_wal, tune
+from engine.sqlite import BUSY_TIMEOUT_S, enable_wal, tune
+from engine.store import Store
 from engine.summary import field_specs, update_summary
 from engine.tokens import count_words, last_words
 
@@ -52,6 +55,8 @@ class Drafter:
     settings: Settings
     story_id: str
     _context: BookContext | None = field(default=None, repr=False)
+    # The story's expert router: False until the first scene asks, None when the story does not route.
+    _routing: ExpertRouting | None | bool = field(default=False, repr=False)
 
     def sampling_for(self, max_tokens: int, seed: int):
         return self.settings.sampling(max_tokens, seed)
@@ -67,6 +72,12 @@ class Drafter:
             if self._context is None:
                 raise RuntimeError(f"story {self.story_id}: drafting reached a scene before its outline")
         return self._context
+
+    @property
+    def routing(self) -> ExpertRouting | None:
+        if self._routing is False:
+            self._routing = ExpertRouting.for_story(self.settings, self.context.seed)
+        return self._routing
 
     # nodes ---------------------------------------------------------------------------------
     def world(self, state: DraftState) -> DraftState:
@@ -143,24 +154,26 @@ class Drafter:
         first; a flagged one is saved stale, so a kill before its redraft still redrafts it."""
         ctx = self.context
         plan = ctx.scenes[idx]
-        adapter = self.settings.adapter
+        # With routing on, the scene's expert (or the base) writes it, in the expert's mode.
+        decision = route_scene(plan, self.routing) if self.routing else None
+        adapter = decision.adapter if decision else self.settings.adapter
         bible = self.bible_before(idx)
         prompt = self.scene_prompt_for(idx, summary, bible)
         while True:
             variant = max((v["version"] for v in self.store.scene_versions(self.story_id, idx)), default=0)
-            draft = draft_scene(
-                self.client,
-                ctx.system,
-                prompt,
+            drafting = dict(
                 scene_index=idx,
                 sampling_for=self.sampling_for,
                 base_seed=ctx.seed.seed,
                 max_continuations=self.settings.max_continuations,
                 min_fraction=self.settings.min_scene_fraction,
                 recent=self.recent_texts(idx),
-                adapter=adapter,
                 variant=variant,
             )
+            if decision is not None:
+                draft = draft_with_expert(decision, self.routing, self.client, ctx, plan, prompt, **drafting)
+            else:
+                draft = draft_scene(self.client, ctx.system, prompt, adapter=adapter, **drafting)
             review, flags = None, []
             if self.settings.continuity:
                 review = review_scene(

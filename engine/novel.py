@@ -27,6 +27,8 @@ from engine.calls import (
 )
 from engine.config import Settings, resolve_settings, save_config
 from engine.errors import InputError, NovelcraftError
+from engine.experts.records import format_scene_experts, scene_experts
+from engine.experts.setup import check_experts
 from engine.export import ExportFormat, export_story
 from engine.outline_edit import first_changed_scene, parse_outline
 from engine.schema import FIELD_CAPS, WORLD_MAX_TOKENS, Message, Outline, RunningSummary, SceneGoal, Seed
@@ -211,6 +213,7 @@ class Story:
         try:
             check_world_budget(seed, backend.count_tokens, source)
             check_fits_window(seed, ModelClient.from_settings(backend, settings), settings, source)
+            check_experts(seed, settings, backend, source)
         except InputError:
             if owned:
                 backend.close()
@@ -311,6 +314,7 @@ class Story:
             "summary_tokens_max": max((s["tokens"] for s in summaries), default=0),
             "compress_calls": sum(s["compress_calls"] for s in summaries),
             "trimmed_summaries": sum(s["trimmed"] for s in summaries),
+            "experts": format_scene_experts(scene_experts(self.store, self.id)),
             "settings": self.store.settings(self.id),
         }
 
@@ -555,4 +559,4 @@ class Story:
 def _key(settings: Settings) -> str:
     """Backends are reused while what they were built from is the same."""
     data = settings.public_dict()
-    return repr([data[k] for k in ("backend", "model", "adapters", "n_ctx", "backend_options")])
+    return repr([data[k] for k in ("backend", "model", "adapters", "experts", "n_ctx", "backend_options")])

@@ -60,6 +60,9 @@ class SceneGoal(Strict):
     goal: str = Field(min_length=1)
     characters: list[str] = Field(default_factory=list)
     setting: str = ""
+    # A short mood or genre hint an author puts in the outline ("gothic dread", "detective work"): the
+    # expert router reads it. Left out of dumps when empty, so outlines without hints look as before.
+    mood: str = Field(default="", max_length=120, exclude_if=lambda v: not v)
 
 
 class Chapter(Strict):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,9 +17,8 @@ from pathlib import Path
 
 from engine.errors import InputError
 from engine.schema import CallRecord, Outline, RunningSummary, Seed
-from engine.sqlite import sqlite_utils
+from engine.sqlite import BUSY_TIMEOUT_S, enable_wal, sqlite_utils, tune
 
-BUSY_TIMEOUT_S = 30
 # SQLite's primary result codes for failures of the machine rather than of the program: SQLITE_BUSY
 # (held past the busy timeout), SQLITE_IOERR (a file size limit, EFBIG, lands here) and SQLITE_FULL.
 _STORAGE_ERROR_CODES = {5, 10, 13}
@@ -212,37 +210,12 @@ def connect(path: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
-def tune(conn: sqlite3.Connection) -> None:
-    """WAL with synchronous=NORMAL: a commit is not fsynced, yet a killed process loses nothing (the WAL
-    is in the OS page cache) and the file never corrupts; only a power cut can drop the last commits.
-    FULL would fsync every call record and scene, most of the engine's own time per scene."""
-    conn.execute("pragma synchronous=normal")
-
-
 def storage_failure(exc: BaseException) -> bool:
     """A full disk, a file size limit or a held lock: free it and resume; nothing is corrupt."""
     if not isinstance(exc, sqlite3.OperationalError):
         return False
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in _STORAGE_ERROR_CODES
-
-
-def enable_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to WAL, waiting while other processes hold it.
-
-    The switch needs an exclusive lock, and SQLite can answer SQLITE_BUSY at once there instead of
-    waiting out the busy timeout: eight processes opening one new file together lost one or two of
-    themselves to "database is locked" here before this wait (tests/test_faults.py races them).
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            conn.execute("pragma journal_mode=wal")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.005)
 
 
 def _check_ours(db: sqlite_utils.Database, path: Path) -> None:

@@ -10,7 +10,15 @@ from jinja2 import meta
 from engine.prompts import all_prompt_inputs, environment, template_names
 
 # Packages that define PromptInput subclasses for their own templates.
-for module in ("engine.prompts", "engine.eval.judge", "dataprep.prompts", "train.prompts"):
+for module in (
+    "engine.prompts",
+    "engine.eval.judge",
+    "engine.eval.answer_judge",
+    "engine.continuation",
+    "dataprep.prompts",
+    "dataprep.synth.prompts",
+    "train.prompts",
+):
     with contextlib.suppress(ModuleNotFoundError):
         importlib.import_module(module)
 

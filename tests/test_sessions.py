@@ -118,9 +118,10 @@ def test_cascade_redrafts_later_unlocked_scenes_and_recomputes_summaries(db_path
     story = drafted(db_path)
     before = {r["idx"]: r["text"] for r in story.store.scenes(story.id)}
     story.lock(5)
-    summary_calls = lambda: [
-        c["scene_index"] for c in story.store.calls(story.id) if c["template"].startswith("summary")
-    ]  # noqa: E731
+
+    def summary_calls():
+        return [c["scene_index"] for c in story.store.calls(story.id) if c["template"].startswith("summary")]
+
     n_before = len(summary_calls())
     story.redraft(3, cascade=True)
     rows = {r["idx"] + 1: r for r in story.store.scenes(story.id)}

@@ -1,6 +1,5 @@
 """The Python API alone (no CLI) gets every rule the CLI has; backends register themselves."""
 
-import ast
 import json
 import sqlite3
 from pathlib import Path
@@ -163,58 +162,3 @@ def test_a_new_backend_is_one_class(db_path):
         assert isinstance(create_backend(s), EchoBackend)
     finally:
         registry._REGISTRY.pop("echo-test")
-
-
-def _imports(path: Path, modules: dict) -> set[str]:
-    """Modules imported at run time (imports under `if TYPE_CHECKING:` are for the type checker only)."""
-    found: set[str] = set()
-
-    def walk(node):
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            return
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                found.add(sub if sub in modules else node.module)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        for child in ast.iter_child_nodes(node):
-            walk(child)
-
-    walk(ast.parse(path.read_text()))
-    return found
-
-
-def test_import_graph_has_no_upward_arrow_and_no_cycle():
-    packages = ("engine", "dataprep", "train")
-    modules = {
-        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
-        for pkg in packages
-        for p in (REPO / pkg).rglob("*.py")
-    }
-    graph = {
-        name: {m for m in _imports(path, modules) if m.split(".")[0] in packages}
-        for name, path in modules.items()
-    }
-    upward = [
-        (a, b)
-        for a, deps in graph.items()
-        for b in deps
-        if a.startswith("engine") and not b.startswith("engine")
-    ]
-    assert upward == []
-    edges = {a: {b for b in deps if b in modules and b != a} for a, deps in graph.items()}
-    state: dict[str, int] = {}
-
-    def visit(node, path):
-        state[node] = 1
-        for nxt in edges[node]:
-            if state.get(nxt) == 1:
-                raise AssertionError(f"import cycle: {' -> '.join([*path, nxt])}")
-            if nxt not in state:
-                visit(nxt, [*path, nxt])
-        state[node] = 2
-
-    for name in edges:
-        if name not in state:
-            visit(name, [name])

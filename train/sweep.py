@@ -9,8 +9,12 @@ A sweep file:
         lora_r,lora_alpha: [[16, 32], [32, 64]]   # keys joined by "," vary together
         max_samples: [500, 1000]
         learning_rate: [1.0e-4, 2.0e-4]
+      arena:                              # optional: judge every adapter at the end and rank by it
+        prompts: held-out.yaml            # (see train.arena.config.ArenaSpec)
+        best: {by: quality, max_rep_4: 0.1}
 Rows land in OUTPUT_DIR/results.jsonl (appended as each finishes) and results.csv; a rerun skips rows
-whose id already has status ok, so an interrupted sweep resumes where it stopped."""
+whose id already has status ok, so an interrupted sweep resumes where it stopped. With an arena block,
+`train sweep` then runs the arena on OUTPUT_DIR and adds its figures and rank to results.csv."""
 
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.config import ConfigError, read_config_file
 from engine.files import write_atomic
+from train.arena.config import ArenaSpec, parse_arena
+from train.arena.scoring import ConfigSummary
 from train.config import TrainConfig, resolve_train_config
 
 COLUMNS = [
@@ -49,6 +55,8 @@ COLUMNS = [
     "overrides",
     "error",
 ]
+# Added by the arena at the end of a sweep: its name for the row, figures and rank (1 = best).
+ARENA_COLUMNS = ["config", "quality", "format", "failure", "rep_4", "arena_rank", "best"]
 
 
 class SweepSpec(BaseModel):
@@ -59,12 +67,15 @@ class SweepSpec(BaseModel):
     grid: dict[str, list[Any]] = Field(min_length=1)
     # Keys applied to every row (e.g. max_steps for a quick sweep).
     fixed: dict[str, Any] = Field(default_factory=dict)
+    # The arena run at the end (train.arena.config.ArenaSpec keys; paths relative to the sweep file).
+    arena: dict[str, Any] | None = None
 
 
 class Sweep(BaseModel):
     spec: SweepSpec
     source: str
     base_config: Path
+    arena: ArenaSpec | None = None
 
 
 def is_sweep_file(path: Path) -> bool:
@@ -84,7 +95,8 @@ def load_sweep(path: Path, output_dir: Path | None = None) -> Sweep:
     if output_dir is not None:
         spec.output_dir = output_dir
     base = spec.base if spec.base.is_absolute() else path.parent / spec.base
-    sw = Sweep(spec=spec, source=str(path), base_config=base)
+    arena = parse_arena(spec.arena, str(path), path.parent) if spec.arena is not None else None
+    sw = Sweep(spec=spec, source=str(path), base_config=base, arena=arena)
     for overrides in rows(sw.spec):  # every row must be a valid config before anything trains
         _row_config(sw, overrides)
     return sw
@@ -138,16 +150,20 @@ def done_ids(results: Path) -> set[str]:
     return ids
 
 
-def write_csv(results: Path, csv_path: Path) -> None:
+def latest_rows(results: Path) -> list[dict]:
     latest: dict[str, dict] = {}
     for line in results.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
             latest[row["id"]] = row  # a retried row replaces its failed attempt
+    return list(latest.values())
+
+
+def write_csv(results: Path, csv_path: Path) -> None:
     text = io.StringIO(newline="")
     w = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore")
     w.writeheader()
-    for row in latest.values():
+    for row in latest_rows(results):
         w.writerow({**row, "overrides": json.dumps(row.get("overrides"))})
     write_atomic(csv_path, text.getvalue())
 
@@ -164,6 +180,8 @@ def run_sweep(
     out_dir = sw.spec.output_dir
     results = out_dir / "results.jsonl"
     finished = done_ids(results)
+    if not dry_run:
+        write_sweep_record(sw)
     produced = []
     all_rows = rows(sw.spec)
     for n, overrides in enumerate(all_rows, 1):
@@ -221,3 +239,48 @@ def run_sweep(
         write_csv(results, out_dir / "results.csv")
         produced.append(row)
     return produced
+
+
+def write_sweep_record(sw: Sweep) -> None:
+    """OUTPUT_DIR/sweep.json: the sweep as run, so `train arena OUTPUT_DIR` finds its arena block."""
+    record = {
+        "source": sw.source,
+        "spec": sw.spec.model_dump(mode="json"),
+        "arena": sw.arena.model_dump(mode="json") if sw.arena else None,
+    }
+    write_atomic(sw.spec.output_dir / "sweep.json", json.dumps(record, indent=2, default=str) + "\n")
+
+
+def arena_of_sweep_dir(path: Path) -> ArenaSpec | None:
+    """The arena block a sweep directory was run with (its sweep.json), if any."""
+    record = path / "sweep.json"
+    if not record.exists():
+        return None
+    arena = json.loads(record.read_text(encoding="utf-8")).get("arena")
+    return ArenaSpec.model_validate(arena) if arena else None
+
+
+def ranked_csv(
+    results: Path, csv_path: Path, summaries: list[ConfigSummary], ranking: list[str], best: str | None
+) -> None:
+    """results.csv with the arena's figures and rank (1 = best; empty: not eligible) beside each row."""
+    by_id = {s.run_id: s for s in summaries if s.run_id}
+    rank = {name: n for n, name in enumerate(ranking, 1)}
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=COLUMNS + ARENA_COLUMNS, extrasaction="ignore")
+    w.writeheader()
+    for row in latest_rows(results):
+        s = by_id.get(row["id"])
+        arena = {}
+        if s is not None:
+            arena = {
+                "config": s.name,
+                "quality": s.quality,
+                "format": s.format,
+                "failure": s.failure,
+                "rep_4": s.rep_4,
+                "arena_rank": rank.get(s.name, ""),
+                "best": s.name == best,
+            }
+        w.writerow({**row, **arena, "overrides": json.dumps(row.get("overrides"))})
+    write_atomic(csv_path, text.getvalue())

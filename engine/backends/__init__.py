@@ -12,7 +12,11 @@ if TYPE_CHECKING:
 
 
 def create_backend(settings: Settings) -> Backend:
-    """The chosen backend, built from the common settings and its own options."""
+    """The chosen backend, built from the common settings and its own options; the style experts'
+    adapters (setting `experts`) join `adapters` under the experts' names."""
+    from engine.experts.registry import with_expert_adapters
+
+    settings = with_expert_adapters(settings)
     spec = registry.spec(settings.backend)
     return spec.cls.from_settings(settings, settings.options())
 

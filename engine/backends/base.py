@@ -45,6 +45,10 @@ class Backend(ABC):
     summary: ClassVar[str] = ""
     # The backend's own settings; a backend without any keeps this empty model.
     Options: ClassVar[type[BackendOptions]] = BackendOptions
+    # Adapters are files on this machine (False: names the server knows, checked by check()).
+    local_adapters: ClassVar[bool] = True
+    # A stand-in for any model (the fake backend): an expert's `base` is not compared with it.
+    plays_any_base: ClassVar[bool] = False
     model: str = ""
 
     @classmethod
@@ -63,6 +67,11 @@ class Backend(ABC):
         json_schema: dict | None = None,
         adapter: str | None = None,
     ) -> Completion: ...
+
+    def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
+        """Raw completion: the model continues `prompt` as it is, no chat template. Continuation-trained
+        experts write through this; they ignore chat turns."""
+        raise BackendError(f"backend '{self.name}' has no raw text completion")
 
     def count_tokens(self, text: str) -> int:
         """Tokens of plain text with the served model's tokenizer; cl100k only as a fallback."""

@@ -141,6 +141,9 @@ class FakeOptions(BackendOptions):
     latency_jitter_ms: float = Field(default=0.0, ge=0)
     # Share of calls answered with a server error, malformed or truncated JSON (drawn deterministically).
     fault_rate: float = Field(default=0.0, ge=0, le=1)
+    # Prose answers stop on their own after this many words (None: they fill max_tokens and end as
+    # "length"), for dry runs of jobs that refuse answers cut off at max_tokens.
+    words_per_call: int | None = Field(default=None, ge=1)
 
 
 @register
@@ -148,6 +151,7 @@ class FakeBackend(Backend):
     name = "fake"
     summary = "deterministic text for tests and dry runs"
     Options = FakeOptions
+    plays_any_base = True
 
     def __init__(
         self,
@@ -174,6 +178,7 @@ class FakeBackend(Backend):
             latency_ms=options.latency_ms,
             fault_rate=options.fault_rate,
             latency_jitter_ms=options.latency_jitter_ms,
+            words_per_call=options.words_per_call,
         )
 
     def enqueue(self, *answers: str) -> None:
@@ -221,4 +226,28 @@ class FakeBackend(Backend):
             finish = "length" if n >= budget else "stop"
         return Completion(
             text=text, finish_reason=finish, tokens_in=tokens_in, tokens_out=self.count_tokens(text)
+        )
+
+    def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
+        """Raw completion: prose drawn from (prompt, adapter, seed), so each expert has its own words."""
+        self.calls += 1
+        self.history.append({"prompt": prompt, "sampling": sampling, "adapter": adapter})
+        key = (prompt, adapter, sampling.seed)
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+        rng = _rng("text", *key)
+        tokens_in = self.count_tokens(prompt)
+        if self._scripted:
+            text = self._scripted.popleft()
+            return Completion(text=text, tokens_in=tokens_in, tokens_out=self.count_tokens(text))
+        if self.fault_rate and rng.random() < self.fault_rate:
+            raise TransientBackendError("fake: injected server error 500")
+        budget = int(sampling.max_tokens * 0.75)
+        n = min(self.words_per_call or budget, budget)
+        text = prose(rng, n)
+        return Completion(
+            text=text,
+            finish_reason="length" if n >= budget else "stop",
+            tokens_in=tokens_in,
+            tokens_out=self.count_tokens(text),
         )

@@ -159,9 +159,19 @@ class HFBackend(Backend):
         json_schema: dict | None = None,
         adapter: str | None = None,
     ) -> Completion:
+        input_ids, attention = self._prompt_ids(messages)
+        return self._generate(input_ids, attention, sampling, adapter)
+
+    def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
+        """`generate` on the prompt as it is (the tokenizer's own BOS, no chat template)."""
+        encoded = self.tokenizer(prompt, return_tensors="pt")
+        return self._generate(encoded["input_ids"], encoded["attention_mask"], sampling, adapter)
+
+    def _generate(
+        self, input_ids: Any, attention: Any, sampling: Sampling, adapter: str | None
+    ) -> Completion:
         if adapter is not None and adapter not in self.adapters:
             raise BackendError(f"adapter '{adapter}' is not configured (known: {sorted(self.adapters)})")
-        input_ids, attention = self._prompt_ids(messages)
         kwargs = generate_kwargs(sampling, self.tokenizer.eos_token_id)
         if "stop_strings" in kwargs:
             kwargs["tokenizer"] = self.tokenizer

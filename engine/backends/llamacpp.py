@@ -149,6 +149,37 @@ class LlamaCppBackend(Backend):
             tokens_cached=cached,
         )
 
+    def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
+        """`create_completion`: the prompt as it is, no chat template (continuation experts)."""
+        kwargs = dict(
+            prompt=prompt,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            repeat_penalty=sampling.repeat_penalty,
+            frequency_penalty=sampling.frequency_penalty,
+            max_tokens=sampling.max_tokens,
+            stop=sampling.stop or None,
+            seed=sampling.seed,
+        )
+        try:
+            with self._lock:
+                llama = self._llama(adapter)
+                before = list(llama._input_ids)
+                out = llama.create_completion(**kwargs)
+                usage = out.get("usage", {})
+                cached = cached_prefix(before, list(llama._input_ids), usage.get("prompt_tokens", 0))
+        except ValueError as exc:  # e.g. the prompt does not fit n_ctx
+            raise BackendError(f"llama.cpp: {exc}") from None
+        choice = out["choices"][0]
+        return Completion(
+            text=choice.get("text") or "",
+            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+            tokens_in=usage.get("prompt_tokens", 0),
+            tokens_out=usage.get("completion_tokens", 0),
+            tokens_cached=cached,
+        )
+
     def count_tokens(self, text: str) -> int:
         with self._lock:
             return len(self._llama(None).tokenize(text.encode("utf-8"), add_bos=False, special=False))

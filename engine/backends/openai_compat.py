@@ -83,9 +83,21 @@ def response_format(schema: dict, kind: str) -> dict:
 def chat_body(
     model: str, messages: list[Message], sampling: Sampling, json_schema: dict | None, kind: str
 ) -> dict:
+    body = _sampled_body(model, sampling, kind)
+    body["messages"] = [{"role": m.role, "content": m.content} for m in messages]
+    if json_schema is not None:
+        body["response_format"] = response_format(json_schema, kind)
+    return body
+
+
+def completion_body(model: str, prompt: str, sampling: Sampling, kind: str) -> dict:
+    """`POST /v1/completions`: raw text in, text out (continuation experts ignore chat templates)."""
+    return {**_sampled_body(model, sampling, kind), "prompt": prompt}
+
+
+def _sampled_body(model: str, sampling: Sampling, kind: str) -> dict:
     body: dict[str, Any] = {
         "model": model,
-        "messages": [{"role": m.role, "content": m.content} for m in messages],
         "max_tokens": sampling.max_tokens,
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,
@@ -104,8 +116,6 @@ def chat_body(
     elif kind in ("llamacpp", "llama-cpp-python"):
         body["min_p"] = sampling.min_p
         body["repeat_penalty"] = sampling.repeat_penalty
-    if json_schema is not None:
-        body["response_format"] = response_format(json_schema, kind)
     return body
 
 
@@ -127,6 +137,27 @@ def parse_completion(payload: Any) -> Completion:
     except (KeyError, IndexError, TypeError, AttributeError, ValueError):
         raise TransientBackendError(
             f"server answered 200 without a chat completion: {str(payload)[:120]!r}"
+        ) from None
+
+
+def parse_text_completion(payload: Any) -> Completion:
+    """A /v1/completions answer; a 200 without one is a broken answer, worth another try."""
+    try:
+        choice = payload["choices"][0]
+        text = choice.get("text")
+        if not isinstance(text, str):
+            raise TypeError("no text")
+        usage = payload.get("usage") or {}
+        return Completion(
+            text=text,
+            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+            tokens_in=int(usage.get("prompt_tokens") or 0),
+            tokens_out=int(usage.get("completion_tokens") or 0),
+            tokens_cached=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0),
+        )
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+        raise TransientBackendError(
+            f"server answered 200 without a text completion: {str(payload)[:120]!r}"
         ) from None
 
 
@@ -258,6 +289,7 @@ class OpenAICompatBackend(Backend):
     name = "openai"
     summary = "any OpenAI-compatible server: vLLM, a llama.cpp server, hosted APIs"
     Options = OpenAIOptions
+    local_adapters = False
 
     @classmethod
     def from_settings(cls, settings, options: OpenAIOptions) -> OpenAICompatBackend:
@@ -445,6 +477,11 @@ class OpenAICompatBackend(Backend):
         body = chat_body(self.served_name(adapter), messages, sampling, json_schema, self.server_kind())
         payload = self._request("POST", f"{self.base_url}/chat/completions", body, what="chat completion")
         return parse_completion(payload)
+
+    def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
+        body = completion_body(self.served_name(adapter), prompt, sampling, self.server_kind())
+        payload = self._request("POST", f"{self.base_url}/completions", body, what="text completion")
+        return parse_text_completion(payload)
 
     # token counts -----------------------------------------------------------------------------------------
     def _tokenize_count(self, path: str, body: dict) -> int:

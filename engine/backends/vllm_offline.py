@@ -166,6 +166,22 @@ class VLLMBackend(Backend):
             raise BackendError(f"vllm: {exc}") from None
         return completion_from_output(outputs[0])
 
+    def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
+        """`LLM.generate` on the prompt as it is (continuation experts), with the expert's LoRARequest."""
+        self.check([adapter] if adapter else None)
+        params = build_sampling_params(self._sp, sampling_kwargs(sampling, None, self._api))
+        try:
+            with self._lock:
+                outputs = self.llm.generate(
+                    [prompt],
+                    sampling_params=params,
+                    lora_request=self._loras.get(adapter) if adapter else None,
+                    use_tqdm=False,
+                )
+        except ValueError as exc:
+            raise BackendError(f"vllm: {exc}") from None
+        return completion_from_output(outputs[0])
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 

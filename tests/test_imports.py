@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("engine", "dataprep", "train")
-# The root CLI mounts dataprep and train through entry points; it is the one module above them all.
+# The root CLI finds dataprep and train through the `novelcraft.commands` entry point, never by import.
 ROOT_CLI = "engine.cli"
 
 
@@ -78,7 +78,7 @@ def test_the_engine_imports_nothing_above_it(graph: dict[str, set[str]]):
     upward = [
         (a, b)
         for a, b in edges(graph)
-        if a.split(".")[0] == "engine" and a != ROOT_CLI and b.split(".")[0] in ("dataprep", "train")
+        if a.split(".")[0] == "engine" and b.split(".")[0] in ("dataprep", "train")
     ]
     assert upward == []
 

@@ -1,0 +1,229 @@
+"""Continuation mode: experts trained on plain prose (`type: completion`) write through raw completion.
+
+Such an expert never saw a chat turn, so it gets no chat template: a short preamble (a slice of the world,
+the running summary's main lines, the scene goal and its mood, the style asked for), then "Continue the
+following story in the style requested:" and the last words of the scene so far, which it simply goes
+on writing. At a scene's start the last words of the scene before lead in, so the voice and the thread
+carry across the break; they are context only and never part of the scene.
+
+The loop is the chat loop's (engine/drafting.py): the same length control (target words, continuations
+until the target or a natural stop past `min_fraction`), the same repetition guard on every chunk, and
+every call through ModelClient, so retries and records are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from engine.calls import ModelClient
+from engine.drafting import TAIL_WORDS, TOKENS_PER_WORD, SamplingFor, SceneDraft
+from engine.guard import clean_tail, guard_chunk
+from engine.outline import call_seed
+from engine.prompts import PromptInput, ScenePrompt
+from engine.schema import Message
+from engine.tokens import count_words, first_words, last_words
+
+INSTRUCTION = "Continue the following story in the style requested:"
+# A model that starts a new preamble has finished its part: cut there rather than keep the echo.
+STOP = [INSTRUCTION, "\nThe story so far:"]
+# The preamble stays short so the expert's own voice, not instructions, fills the context.
+PREAMBLE_WORLD_WORDS = 120
+SUMMARY_FIELDS = ("GLOBAL EVENTS", "SCENE END STATE", "IMMEDIATE TENSION")
+# Words of the scene before that lead into a new scene.
+LEAD_IN_WORDS = 120
+
+
+class ContinuationPrompt(PromptInput):
+    template: ClassVar[str] = "continuation.j2"
+    world: str
+    summary: str
+    goal: str
+    setting: str
+    characters: list[str]
+    mood: str
+    style: str
+    so_far: str
+
+
+class ContinuationChatPrompt(PromptInput):
+    """The same request for a chat model (the base, or an expert in chat mode): one user turn."""
+
+    template: ClassVar[str] = "continuation_chat.j2"
+    style: str
+    words: int
+    text: str
+
+
+def summary_sentence(lines: list[tuple[str, str]]) -> str:
+    """The running summary's main lines as one short paragraph ("-" marks an empty field)."""
+    picked = dict(lines)
+    parts = [picked[label] for label in SUMMARY_FIELDS if picked.get(label, "-") != "-"]
+    return " ".join(p.rstrip(".") + "." for p in parts)
+
+
+def scene_preamble(world: str, prompt: ScenePrompt, *, mood: str = "", style: str = "") -> dict:
+    """The fixed part of a scene's continuation prompts (everything but the text so far)."""
+    return {
+        "world": first_words(world, PREAMBLE_WORLD_WORDS) if world else "",
+        "summary": summary_sentence(prompt.summary),
+        "goal": prompt.goal,
+        "setting": prompt.setting,
+        "characters": prompt.characters,
+        "mood": mood,
+        "style": style,
+    }
+
+
+def join_chunks(head: str, tail: str) -> str:
+    if not head:
+        return tail
+    sep = "\n\n" if head.rstrip().endswith((".", "!", "?", '"', "”")) else " "
+    return head.rstrip() + sep + tail.lstrip()
+
+
+def finished_text(completion) -> str:
+    """A chunk cut off by max_tokens ends at its last full sentence, so the next call starts cleanly."""
+    text = completion.text.strip()
+    return clean_tail(text) if completion.finish_reason == "length" else text
+
+
+def grow_text(
+    complete: Callable[[str, int, int], object],
+    render: Callable[[str], str],
+    *,
+    target_words: int,
+    max_continuations: int,
+    min_fraction: float,
+    recent: list[str] | None = None,
+) -> SceneDraft:
+    """Ask for text until `target_words` or a natural stop past `min_fraction` of it.
+
+    `render(written)` is the prompt given what was written so far ("" before the first call);
+    `complete(prompt, max_tokens, call_number)` makes one model call. Each chunk passes the repetition
+    guard against the text so far and the `recent` texts before it joins."""
+    recent = recent or []
+    text, cuts, finish = "", [], "stop"
+    calls = 0
+    while True:
+        words = count_words(text)
+        if calls and (
+            words >= target_words
+            or (finish == "stop" and words >= min_fraction * target_words)
+            or calls > max_continuations
+        ):
+            break
+        left = target_words - words
+        max_tokens = int(target_words * TOKENS_PER_WORD) if not calls else int(left * TOKENS_PER_WORD) + 32
+        completion = complete(render(text), max_tokens, calls)
+        guarded = guard_chunk(finished_text(completion), [text, *recent] if text else recent)
+        text = join_chunks(text, guarded.text)
+        cuts += guarded.cuts
+        finish = completion.finish_reason
+        calls += 1
+    return SceneDraft(text=text, words=count_words(text), continuations=calls - 1, cuts=cuts)
+
+
+def draft_scene_continuation(
+    client: ModelClient,
+    world: str,
+    prompt: ScenePrompt,
+    *,
+    scene_index: int,
+    sampling_for: SamplingFor,
+    base_seed: int,
+    max_continuations: int,
+    min_fraction: float,
+    recent: list[str] | None = None,
+    adapter: str | None = None,
+    variant: int = 0,
+    mood: str = "",
+    style: str = "",
+) -> SceneDraft:
+    """A scene drafted by raw completion (see the module doc); `draft_scene`'s arguments, with the world
+    text in place of the system message, and the scene's mood hint and style asked for."""
+    recent = recent or []
+    preamble = scene_preamble(world, prompt, mood=mood, style=style)
+    lead_in = last_words(recent[-1], LEAD_IN_WORDS) if recent else ""
+
+    def render(written: str) -> str:
+        so_far = last_words(written, TAIL_WORDS) if written else lead_in
+        return ContinuationPrompt(**preamble, so_far=so_far).render()
+
+    def complete(text: str, max_tokens: int, call: int):
+        sampling = sampling_for(max_tokens, call_seed(base_seed, "scene", scene_index, call, variant))
+        return client.complete_prompt(
+            "continuation.j2",
+            text,
+            sampling.model_copy(update={"stop": [*sampling.stop, *STOP]}),
+            scene_index=scene_index,
+            adapter=adapter,
+        )
+
+    return grow_text(
+        complete,
+        render,
+        target_words=prompt.target_words,
+        max_continuations=max_continuations,
+        min_fraction=min_fraction,
+        recent=recent,
+    )
+
+
+def continue_story(
+    client: ModelClient,
+    text: str,
+    *,
+    mode: str,
+    sampling_for: SamplingFor,
+    words: int,
+    seed: int = 0,
+    adapter: str | None = None,
+    style: str = "",
+    max_continuations: int = 3,
+) -> SceneDraft:
+    """The one-shot continuation of `text` (`novelcraft continue`): raw completion for a continuation
+    expert, one chat turn for the base or a chat expert. The result holds only the new words."""
+
+    def passage(written: str) -> str:
+        # The model sees the end of the user's passage and of what it has added since.
+        return last_words(join_chunks(text, written), TAIL_WORDS)
+
+    if mode == "continuation":
+
+        def render(written: str) -> str:
+            return ContinuationPrompt(
+                world="", summary="", goal="", setting="", characters=[], mood="", style=style,
+                so_far=passage(written),
+            ).render()  # fmt: skip
+
+        def complete(prompt: str, max_tokens: int, call: int):
+            sampling = sampling_for(max_tokens, call_seed(seed, "continue", call))
+            return client.complete_prompt(
+                "continuation.j2",
+                prompt,
+                sampling.model_copy(update={"stop": [*sampling.stop, *STOP]}),
+                adapter=adapter,
+            )
+
+    else:
+
+        def render(written: str) -> str:
+            return ContinuationChatPrompt(style=style, words=words, text=passage(written)).render()
+
+        def complete(prompt: str, max_tokens: int, call: int):
+            messages = [
+                Message(role="system", content="You are a novelist."),
+                Message(role="user", content=prompt),
+            ]
+            sampling = sampling_for(max_tokens, call_seed(seed, "continue", call))
+            return client.text("continuation_chat.j2", messages, sampling, adapter=adapter)
+
+    return grow_text(
+        complete,
+        render,
+        target_words=words,
+        max_continuations=max_continuations,
+        min_fraction=0.8,
+        recent=[text],
+    )

@@ -1,0 +1,40 @@
+"""The metrics panel's numbers: `engine.eval` over a story, computed once per state of its scenes.
+
+Metrics are pure functions of the scene texts, so a story is evaluated again only when a scene was
+added, redrafted or switched to another version; a page refresh while nothing changed costs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from engine.eval.stories import Evaluated, evaluate_story
+from engine.eval.table import rows
+from engine.novel import Story
+
+_KEEP = 16
+
+
+class EvaluationCache:
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._items: OrderedDict[tuple, Evaluated] = OrderedDict()
+
+    def get(self, story: Story) -> Evaluated:
+        key = (story.id, tuple((r["idx"], r["version"], r["words"]) for r in story.store.scenes(story.id)))
+        with self._mutex:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        evaluated = evaluate_story(story.store, story.id)
+        with self._mutex:
+            self._items[key] = evaluated
+            while len(self._items) > _KEEP:
+                self._items.popitem(last=False)
+        return evaluated
+
+
+def metric_rows(evaluated: Evaluated) -> list[dict]:
+    """[{label, value, human}] for every metric the story has (the rows `novelcraft eval` prints)."""
+    return [{"label": label, "value": value, "human": human} for label, value, human in rows([evaluated])]

@@ -1,0 +1,207 @@
+"""What the pages read that the Story API does not give in one call: rows for the stories table, the
+live progress of a draft, the outline with each scene's state. Only Story methods and the store's
+public methods are used; no SQL here either."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import InputError
+from engine.novel import Story
+
+if TYPE_CHECKING:
+    from engine.studio.workers import WorkerState
+
+# Values under these setting names are never shown, whatever the backend calls them; a name that
+# ends in _env (api_key_env) holds the name of a variable, never its value, and is shown.
+SECRET_NAME = re.compile(r"(api_?key|token|secret|password|credential)", re.I)
+
+
+@dataclass(frozen=True)
+class StoryFacts:
+    status: str
+    updated: str
+    scenes_done: int
+
+
+def story_facts(db: Path, story_id: str) -> StoryFacts | None:
+    """Status, last update and scenes drafted; None when the story (or the database) is gone."""
+    try:
+        story = Story.open(story_id, db)
+    except InputError:
+        return None
+    with story:
+        row = story.summary_row()
+    return StoryFacts(status=row["status"], updated=row["updated"], scenes_done=row["scenes"])
+
+
+def story_rows(db: Path) -> list[dict]:
+    """One row per story: status, progress, words, calls and cost (tokens, model time)."""
+    if not Path(db).exists():
+        return []
+    from engine.store import Store
+
+    store = Store(db)
+    try:
+        rows = []
+        for row in store.stories():
+            story = Story(store, row["id"])
+            stats = story.stats()
+            rows.append(
+                {
+                    **story.summary_row(row),
+                    "of": story.planned_scenes(),
+                    "calls": stats["calls"],
+                    "tokens": stats["tokens_in"] + stats["tokens_out"],
+                    "model_seconds": stats["model_seconds"],
+                    "genre": story.seed.genre,
+                }
+            )
+        return rows
+    finally:
+        store.close()
+
+
+def progress(story: Story, worker: WorkerState | None, now: float | None = None) -> dict[str, Any]:
+    """Scene N/M, words, tokens/s, ETA and the scene being written, as the progress panel shows them."""
+    now = time.time() if now is None else now
+    stats = story.stats()
+    total = story.planned_scenes()
+    done = stats["scenes_done"]
+    tokens_per_s = stats["tokens_out"] / stats["model_seconds"] if stats["model_seconds"] else None
+    busy = worker is not None and worker.state in ("running", "stopping")
+    eta = None
+    if busy and worker.started_at and done > worker.scenes_at_start and done < total:
+        # The wall-clock rate of this run (model time and everything around it) over the scenes left.
+        per_scene = (now - worker.started_at) / (done - worker.scenes_at_start)
+        eta = per_scene * (total - done)
+    elif busy and done and stats["model_seconds"] and done < total:
+        eta = stats["model_seconds"] / done * (total - done)
+    return {
+        "story_id": story.id,
+        "status": story.status,
+        "worker": worker.state if worker else "idle",
+        "scenes_done": done,
+        "scenes_total": total,
+        "percent": round(100 * done / total) if total else 0,
+        "words": stats["words"],
+        "calls": stats["calls"],
+        "tokens": stats["tokens_in"] + stats["tokens_out"],
+        "tokens_per_s": round(tokens_per_s, 1) if tokens_per_s else None,
+        "model_seconds": stats["model_seconds"],
+        "eta_s": round(eta) if eta is not None else None,
+        "current": current_work(story, worker) if busy else None,
+        # Stale scenes or summaries (an edited outline, another version picked): a resume redoes them.
+        "pending": story.store.pending(story.id, total),
+        "live": bool(worker and worker.busy),
+    }
+
+
+def current_work(story: Story, worker: WorkerState) -> dict[str, Any]:
+    """What the worker is on now, read from the store (a call is recorded only once it returns): no
+    outline yet is preparing; a scene without its summary is being summarised; else the first scene
+    missing (or stale) is being written. A redraft names its own scene."""
+    outline = story.store.outline(story.id)
+    if outline is None:
+        return {"phase": "preparing the world and the outline", "scene": None, "goal": None, "chapter": None}
+    scenes = story.store.scenes(story.id)
+    summarised = {row["idx"] for row in story.store.summaries(story.id)}
+    drafted = {row["idx"] for row in scenes if not row.get("stale")}
+    if worker.kind == "redraft" and worker.scene:
+        phase, idx = "redrafting", worker.scene - 1
+    elif unsummarised := sorted(drafted - summarised):
+        phase, idx = "summarising", unsummarised[0]
+    else:
+        phase, idx = "writing", next((i for i in range(len(outline.scene_goals())) if i not in drafted), None)
+    work: dict[str, Any] = {"phase": phase, "scene": None, "goal": None, "chapter": None}
+    goals = outline.scene_goals()
+    if idx is not None and idx < len(goals):
+        chapter_index, _, goal = goals[idx]
+        work.update(scene=idx + 1, goal=goal.goal, chapter=outline.chapters()[chapter_index].title)
+    return work
+
+
+def outline_view(story: Story) -> list[dict] | None:
+    """Acts > chapters > scenes, each scene with its number and whether (and in which version) it is
+    drafted; None before the outline exists."""
+    outline = story.store.outline(story.id)
+    if outline is None:
+        return None
+    drafted = {row["idx"]: row for row in story.store.scenes(story.id)}
+    number = 0
+    acts = []
+    for act in outline.acts:
+        chapters = []
+        for chapter in act.chapters:
+            scenes = []
+            for goal in chapter.scenes:
+                row = drafted.get(number)
+                scenes.append(
+                    {
+                        "number": number + 1,
+                        "goal": goal.goal,
+                        "characters": goal.characters,
+                        "setting": goal.setting,
+                        "words": row["words"] if row else None,
+                        "version": row["version"] if row else None,
+                        "locked": bool(row.get("locked")) if row else False,
+                        "stale": bool(row.get("stale")) if row else False,
+                    }
+                )
+                number += 1
+            chapters.append({"title": chapter.title, "summary": chapter.summary, "scenes": scenes})
+        acts.append({"title": act.title, "summary": act.summary, "chapters": chapters})
+    return acts
+
+
+def scene_rows(story: Story) -> list[dict]:
+    """The drafted scenes in order: number, chapter, goal, words, version (texts left out)."""
+    return [
+        {
+            "number": row["idx"] + 1,
+            "chapter": row["chapter_title"],
+            "chapter_index": row["chapter_index"],
+            "goal": row["goal"],
+            "words": row["words"],
+            "version": row["version"],
+            "locked": bool(row.get("locked")),
+            "stale": bool(row.get("stale")),
+        }
+        for row in story.store.scenes(story.id)
+    ]
+
+
+def scene_view(current: dict, shown: dict, number: int) -> dict:
+    """A scene for the reader: its place in the book from the version in use, the text and figures
+    from the version shown (the one in use, or another the author asked for)."""
+    return {
+        "number": number,
+        "chapter_title": current["chapter_title"],
+        "chapter_index": current["chapter_index"],
+        "goal": current["goal"],
+        "in_use": current["version"],
+        "version": shown["version"],
+        "words": shown["words"],
+        "source": shown.get("source", "model"),
+        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", shown["text"]) if p.strip()],
+        "locked": bool(current.get("locked")),
+        "stale": bool(current.get("stale")),
+    }
+
+
+def shown_settings(story: Story) -> dict:
+    """The settings the story was started with, as saved: never the environment's values, and nothing
+    whose name says it is a secret."""
+    return redact(story.saved_settings())
+
+
+def redact(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: redact(v, k) for k, v in value.items()}
+    if key and SECRET_NAME.search(key) and not key.endswith("_env") and value not in (None, ""):
+        return "(hidden)"
+    return value
