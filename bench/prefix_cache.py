@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,9 @@ from engine.drafting import scene_prompt, system_message
 from engine.novel import Story
 from engine.schema import RunningSummary
 from engine.seedfile import load_seed
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from llama_server import llama_server  # noqa: E402  (the server the integration tests start)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,24 +59,6 @@ def scene_prompts(n: int) -> list[tuple[str, str]]:
     return out
 
 
-def start_server(port: int, log: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf()), "--model_alias", "smollm2",
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-        "--n_threads", str(min(2, os.cpu_count() or 1)), "--verbose", "False",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"llama_cpp.server did not start: {log.read_text()[-1000:]}")
-
-
 def first_token_seconds(url: str, first: str, second: str) -> float:
     body = {
         "model": "smollm2",
@@ -98,14 +82,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8931)
     args = parser.parse_args()
     prompts = scene_prompts(args.scenes)
-    proc = start_server(args.port, Path(tempfile.mkdtemp()) / "server.log")
-    url = f"http://127.0.0.1:{args.port}/v1"
-    try:
+    server_args = [
+        "--model", str(default_gguf()), "--model_alias", "smollm2", "--host", "127.0.0.1",
+        "--port", str(args.port), "--n_ctx", "4096", "--n_threads", str(min(2, os.cpu_count() or 1)),
+        "--verbose", "False",
+    ]  # fmt: skip
+    with llama_server(server_args, args.port, Path(tempfile.mkdtemp()) / "server.log") as url:
         stable_first = [first_token_seconds(url, stable, volatile) for stable, volatile in prompts]
         volatile_first = [first_token_seconds(url, volatile, stable) for stable, volatile in prompts]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     # The first call of each order has nothing to reuse: it is left out of the steady-state figures.
     a, b = stable_first[1:], volatile_first[1:]
     print(f"{args.scenes} scene prompts of one story through llama_cpp.server (SmolLM2-135M, 2 threads)")

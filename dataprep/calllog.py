@@ -8,7 +8,6 @@ when opened (the column renamed), so those rows still count and a rerun goes on 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -18,35 +17,19 @@ from pathlib import Path
 from engine.schema import CallRecord
 from engine.sqlite import BUSY_TIMEOUT_S, enable_wal, sqlite_utils
 
+# The engine's call record with its book in place of a story.
 CALL_COLUMNS: dict[str, type] = {
     "id": int,
     "book_id": str,
-    "scene_index": int,
-    "template": str,
-    "prompt_hash": str,
-    "backend": str,
-    "model": str,
-    "adapter": str,
-    "sampling_json": str,
-    "seed": int,
-    "tokens_in": int,
-    "tokens_out": int,
-    "ms": float,
-    "attempt": int,
-    "retries": int,
-    "outcome": str,
-    "error": str,
-    "note": str,
-    "created": str,
+    **{k: v for k, v in CallRecord.columns().items() if k != "story_id"},
 }
 
 
 def call_row(book_id: str, record: CallRecord, created: str) -> dict:
     """One attempt as a row: the record's fields, its book instead of a story, sampling as JSON."""
-    row = {"book_id": book_id, **record.model_dump(exclude={"story_id", "sampling"})}
-    row["sampling_json"] = json.dumps(record.sampling, sort_keys=True)
-    row["created"] = created
-    return row
+    row = record.row(created)
+    del row["story_id"]
+    return {"book_id": book_id, **row}
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:

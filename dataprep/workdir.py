@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from dataprep.models import Book, BookSource, Converted, ConvertRecord, Section, SectionsRecord, SourceKey
+from dataprep.outdir import OutputDir
 from engine.files import write_atomic
 
 REFERENCE_FLAG = "<!-- reference matter: not narrative -->\n"
@@ -23,32 +24,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "section"
 
 
-class WorkDir:
+class WorkDir(OutputDir):
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        super().__init__(root)
         # A book's summary chain and its instruction calls run in different threads and both save
         # book.json; one save at a time keeps every write a whole book.
         self._book_lock = threading.Lock()
-
-    @property
-    def calls_db(self) -> Path:
-        return self.root / "calls.db"
-
-    @property
-    def config_json(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def manifest_json(self) -> Path:
-        return self.root / "manifest.json"
-
-    @property
-    def report_json(self) -> Path:
-        return self.root / "report.json"
-
-    @property
-    def corpus_files(self) -> tuple[Path, Path]:
-        return self.root / "train.jsonl", self.root / "val.jsonl"
 
     def book_dir(self, book_id: str) -> Path:
         return self.root / "books" / book_id

@@ -51,9 +51,22 @@ class RootGroup(ShellGroup):
         names = super().list_commands(ctx)
         return names + sorted(name for name in _command_groups() if name not in names)
 
+    listing_only = False
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The root's help lists the groups by name; loading them would import dataprep and train.
+        self.listing_only = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing_only = False
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
         entry = _command_groups().get(name)
+        if command is None and entry is not None and self.listing_only:
+            package = entry.value.split(".", 1)[0]
+            return click.Group(name, help=f"The {package} package's commands (novelcraft {name} --help).")
         if command is None and entry is not None:
             command = typer.main.get_command(entry.load())
             command.name = name
@@ -75,6 +88,9 @@ app = typer.Typer(
 )
 
 StoryId = Annotated[str, typer.Argument(help="The story's id (see `novelcraft list`).")]
+ReviewOpt = Annotated[
+    bool, typer.Option("--review", help="Stop after the world and outline, for you to read and edit.")
+]
 
 
 def _backend_help() -> str:
@@ -222,9 +238,7 @@ def write(
     seed_file: Annotated[Path, typer.Argument(help="Seed file: YAML, or Markdown with YAML front matter.")],
     out_file: OutFile = None,
     fmt: FormatOpt = None,
-    review: Annotated[
-        bool, typer.Option("--review", help="Stop after the world and outline, for you to read and edit.")
-    ] = False,
+    review: ReviewOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Outline and draft a novel from a seed file (and export it with --out)."""
@@ -247,9 +261,7 @@ def resume(
     story_id: StoryId,
     out_file: OutFile = None,
     fmt: FormatOpt = None,
-    review: Annotated[
-        bool, typer.Option("--review", help="Stop after the world and outline, for you to read and edit.")
-    ] = False,
+    review: ReviewOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Continue a story from its last finished step (after a crash, Ctrl-C, an error, a review, or an

@@ -13,16 +13,14 @@ every call through ModelClient, so retries and records are the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import ClassVar
 
 from engine.calls import ModelClient
-from engine.drafting import TAIL_WORDS, TOKENS_PER_WORD, SamplingFor, SceneDraft
-from engine.guard import clean_tail, guard_chunk
+from engine.drafting import TAIL_WORDS, SamplingFor, SceneDraft, grow_text, join_chunks
 from engine.outline import call_seed
 from engine.prompts import PromptInput, ScenePrompt
 from engine.schema import Message
-from engine.tokens import count_words, first_words, last_words
+from engine.tokens import first_words, last_words
 
 INSTRUCTION = "Continue the following story in the style requested:"
 # A model that starts a new preamble has finished its part: cut there rather than keep the echo.
@@ -75,55 +73,6 @@ def scene_preamble(world: str, prompt: ScenePrompt, *, mood: str = "", style: st
     }
 
 
-def join_chunks(head: str, tail: str) -> str:
-    if not head:
-        return tail
-    sep = "\n\n" if head.rstrip().endswith((".", "!", "?", '"', "”")) else " "
-    return head.rstrip() + sep + tail.lstrip()
-
-
-def finished_text(completion) -> str:
-    """A chunk cut off by max_tokens ends at its last full sentence, so the next call starts cleanly."""
-    text = completion.text.strip()
-    return clean_tail(text) if completion.finish_reason == "length" else text
-
-
-def grow_text(
-    complete: Callable[[str, int, int], object],
-    render: Callable[[str], str],
-    *,
-    target_words: int,
-    max_continuations: int,
-    min_fraction: float,
-    recent: list[str] | None = None,
-) -> SceneDraft:
-    """Ask for text until `target_words` or a natural stop past `min_fraction` of it.
-
-    `render(written)` is the prompt given what was written so far ("" before the first call);
-    `complete(prompt, max_tokens, call_number)` makes one model call. Each chunk passes the repetition
-    guard against the text so far and the `recent` texts before it joins."""
-    recent = recent or []
-    text, cuts, finish = "", [], "stop"
-    calls = 0
-    while True:
-        words = count_words(text)
-        if calls and (
-            words >= target_words
-            or (finish == "stop" and words >= min_fraction * target_words)
-            or calls > max_continuations
-        ):
-            break
-        left = target_words - words
-        max_tokens = int(target_words * TOKENS_PER_WORD) if not calls else int(left * TOKENS_PER_WORD) + 32
-        completion = complete(render(text), max_tokens, calls)
-        guarded = guard_chunk(finished_text(completion), [text, *recent] if text else recent)
-        text = join_chunks(text, guarded.text)
-        cuts += guarded.cuts
-        finish = completion.finish_reason
-        calls += 1
-    return SceneDraft(text=text, words=count_words(text), continuations=calls - 1, cuts=cuts)
-
-
 def draft_scene_continuation(
     client: ModelClient,
     world: str,
@@ -135,6 +84,7 @@ def draft_scene_continuation(
     max_continuations: int,
     min_fraction: float,
     recent: list[str] | None = None,
+    book_paragraphs: frozenset[str] = frozenset(),
     adapter: str | None = None,
     variant: int = 0,
     mood: str = "",
@@ -167,6 +117,7 @@ def draft_scene_continuation(
         max_continuations=max_continuations,
         min_fraction=min_fraction,
         recent=recent,
+        book_paragraphs=book_paragraphs,
     )
 
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from engine.backends.base import Completion
 from engine.calls import ModelClient
-from engine.guard import Cut, clean_tail, guard_chunk
+from engine.guard import Cut, clean_tail, drop_restart, guard_chunk
 from engine.outline import call_seed
 from engine.prompts import (
     ContinueFreshPrompt,
@@ -77,13 +78,6 @@ class SceneDraft(BaseModel):
     cuts: list[Cut] = []
 
 
-def _join(head: str, tail: str) -> str:
-    if not head:
-        return tail
-    sep = "\n\n" if head.rstrip().endswith((".", "!", "?", '"', "”")) else " "
-    return head.rstrip() + sep + tail.lstrip()
-
-
 def scene_prompt(
     summary: RunningSummary,
     chapter_title: str,
@@ -93,6 +87,7 @@ def scene_prompt(
     target_words: int,
     opening: bool,
     bible: list[str] | None = None,
+    pov: str = "",
 ) -> ScenePrompt:
     return ScenePrompt(
         summary=summary_lines(summary),
@@ -104,6 +99,7 @@ def scene_prompt(
         target_words=target_words,
         opening=opening,
         bible=bible or [],
+        pov=pov,
     )
 
 
@@ -114,6 +110,61 @@ def scene_conversation(system: Message, prompt: ScenePrompt, text: str | None = 
     if text is not None:
         messages.append(Message(role="assistant", content=text))
     return messages
+
+
+def join_chunks(head: str, tail: str) -> str:
+    if not head:
+        return tail
+    sep = "\n\n" if head.rstrip().endswith((".", "!", "?", '"', "”")) else " "
+    return head.rstrip() + sep + tail.lstrip()
+
+
+def finished_text(completion: Completion) -> str:
+    """A chunk cut off by max_tokens ends at its last full sentence, so the next call starts cleanly."""
+    text = completion.text.strip()
+    return clean_tail(text) if completion.finish_reason == "length" else text
+
+
+def grow_text(
+    complete: Callable[[object, int, int], Completion],
+    request: Callable[[str], object],
+    *,
+    target_words: int,
+    max_continuations: int,
+    min_fraction: float,
+    recent: list[str] | None = None,
+    book_paragraphs: frozenset[str] = frozenset(),
+) -> SceneDraft:
+    """Ask for text until `target_words`, or a natural stop past `min_fraction` of it, at most
+    `max_continuations` times after the first call: the one loop of chat and continuation scenes.
+
+    `request(written)` is what to send given the scene so far ("" before the first call);
+    `complete(request, max_tokens, call_number)` makes one model call. A continuation that restates the
+    end of the scene loses the restated words, and every chunk passes the repetition guard against the
+    scene so far, the `recent` scenes and `book_paragraphs` (see guard.book_paragraphs_of) before it
+    joins: the scene grows only with what is left."""
+    recent = recent or []
+    text, cuts, finish, calls = "", [], "stop", 0
+    while True:
+        words = count_words(text)
+        if calls and (
+            words >= target_words
+            or (finish == "stop" and words >= min_fraction * target_words)
+            or calls > max_continuations
+        ):
+            break
+        left = target_words - words
+        max_tokens = int(target_words * TOKENS_PER_WORD) if not calls else int(left * TOKENS_PER_WORD) + 32
+        completion = complete(request(text), max_tokens, calls)
+        chunk, restart = (
+            drop_restart(text, finished_text(completion)) if text else (finished_text(completion), None)
+        )
+        guarded = guard_chunk(chunk, [text, *recent] if text else recent, book_paragraphs=book_paragraphs)
+        text = join_chunks(text, guarded.text)
+        cuts += ([restart] if restart else []) + guarded.cuts
+        finish = completion.finish_reason
+        calls += 1
+    return SceneDraft(text=text, words=count_words(text), continuations=calls - 1, cuts=cuts)
 
 
 def draft_scene(
@@ -127,72 +178,47 @@ def draft_scene(
     max_continuations: int,
     min_fraction: float,
     recent: list[str] | None = None,
+    book_paragraphs: frozenset[str] = frozenset(),
     adapter: str | None = None,
     variant: int = 0,
 ) -> SceneDraft:
-    """First call, then continuations until the target is reached or the scene ends naturally.
+    """A scene through chat: the scene prompt, then continuations as follow-up turns of the scene's own
+    conversation while that fits the window, else a fresh prompt with the scene's last words (see
+    grow_text for the length rule and the repetition guard). `variant` (the redraft number) changes the
+    sampling seeds so a redraft is a new take, still reproducible."""
 
-    Every chunk passes the repetition guard before it joins the scene: leaked prompt text, paragraphs
-    already written and sentences that repeat a long phrase of the scene or of the `recent` scenes are
-    cut, and the scene grows only with what is left. A continuation is a follow-up turn of the scene's
-    conversation while that fits the window, else a fresh prompt with the scene's last words.
-    A natural end (the model stops) is accepted once the scene has min_fraction of its target; below
-    that the engine asks for more, up to max_continuations times. `variant` (the redraft number)
-    changes the sampling seeds so a redraft is a new take, still reproducible.
-    """
-    target_words = prompt.target_words
-    recent = recent or []
-    messages = scene_conversation(system, prompt)
-    want = int(target_words * TOKENS_PER_WORD)
-    first = client.text(
-        "scene.j2",
-        messages,
-        sampling_for(want, call_seed(base_seed, "scene", scene_index, 0, variant)),
-        scene_index=scene_index,
-        adapter=adapter,
-    )
-    guarded = guard_chunk(_finished(first), recent)
-    text, cuts, finish = guarded.text, list(guarded.cuts), first.finish_reason
-    continuations = 0
-    while continuations < max_continuations:
-        words = count_words(text)
-        if words >= target_words or (finish == "stop" and words >= min_fraction * target_words):
-            break
-        continuations += 1
-        left = target_words - words
-        max_tokens = int(left * TOKENS_PER_WORD) + 32
-        template, follow_up = (
-            "continue.j2",
-            [
-                *scene_conversation(system, prompt, text),
-                Message(role="user", content=ContinuePrompt(words_left=left).render()),
-            ],
-        )
+    def request(written: str) -> tuple[str, list[Message]]:
+        if not written:
+            return "scene.j2", scene_conversation(system, prompt)
+        left = prompt.target_words - count_words(written)
+        follow_up = [
+            *scene_conversation(system, prompt, written),
+            Message(role="user", content=ContinuePrompt(words_left=left, pov=prompt.pov).render()),
+        ]
         room = client.room(follow_up)
-        if not text or (room is not None and room < min(max_tokens, MIN_CONTINUATION_TOKENS)):
-            fresh = ContinueFreshPrompt(
-                summary=prompt.summary,
-                progress=prompt.progress,
-                goal=prompt.goal,
-                so_far=last_words(text, TAIL_WORDS),
-                words_left=left,
-            )
-            template, follow_up = "continue_fresh.j2", [system, Message(role="user", content=fresh.render())]
-        more = client.text(
-            template,
-            follow_up,
-            sampling_for(max_tokens, call_seed(base_seed, "scene", scene_index, continuations, variant)),
-            scene_index=scene_index,
-            adapter=adapter,
+        if room is None or room >= MIN_CONTINUATION_TOKENS:
+            return "continue.j2", follow_up
+        fresh = ContinueFreshPrompt(
+            summary=prompt.summary,
+            progress=prompt.progress,
+            goal=prompt.goal,
+            so_far=last_words(written, TAIL_WORDS),
+            words_left=left,
+            pov=prompt.pov,
         )
-        guarded = guard_chunk(_finished(more), [text, *recent])
-        text = _join(text, guarded.text)
-        cuts += guarded.cuts
-        finish = more.finish_reason
-    return SceneDraft(text=text, words=count_words(text), continuations=continuations, cuts=cuts)
+        return "continue_fresh.j2", [system, Message(role="user", content=fresh.render())]
 
+    def complete(req: tuple[str, list[Message]], max_tokens: int, call: int) -> Completion:
+        template, messages = req
+        sampling = sampling_for(max_tokens, call_seed(base_seed, "scene", scene_index, call, variant))
+        return client.text(template, messages, sampling, scene_index=scene_index, adapter=adapter)
 
-def _finished(completion) -> str:
-    """A chunk cut off by max_tokens ends at its last full sentence, so the next turn starts cleanly."""
-    text = completion.text.strip()
-    return clean_tail(text) if completion.finish_reason == "length" else text
+    return grow_text(
+        complete,
+        request,
+        target_words=prompt.target_words,
+        max_continuations=max_continuations,
+        min_fraction=min_fraction,
+        recent=recent,
+        book_paragraphs=book_paragraphs,
+    )

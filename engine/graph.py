@@ -24,9 +24,10 @@ from engine.context import BookContext
 from engine.drafting import draft_scene, generate_world, scene_conversation, scene_prompt, system_message
 from engine.experts.scene import draft_with_expert, route_scene
 from engine.experts.setup import ExpertRouting
+from engine.guard import book_paragraphs_of
 from engine.outline import call_seed, plan_outline
 from engine.prompts import ScenePrompt, SummaryPrompt, summary_lines
-from engine.review import review_scene
+from engine.review import REVIEW_MAX_TOKENS, review_scene
 from engine.schema import SUMMARY_MAX_TOKENS, Message, Outline, RunningSummary
 from engine.sqlite import BUSY_TIMEOUT_S, enable_wal, tune
 from engine.store import Store
@@ -141,12 +142,21 @@ class Drafter:
             target_words=ctx.seed.words_per_scene,
             opening=idx == 0,
             bible=lines,
+            pov=ctx.seed.pov,
         )
 
     def recent_texts(self, idx: int) -> list[str]:
         """The scenes just before: a paragraph or long phrase repeated from them is a loop too."""
         rows = (self.store.scene(self.story_id, i) for i in range(max(0, idx - RECENT_SCENES), idx))
         return [row["text"] for row in rows if row]
+
+    def book_paragraphs(self, idx: int) -> frozenset[str]:
+        """Paragraphs of every scene before `idx` and the book's headings: a scene that says one again
+        (a title line, a paragraph from chapters back) repeats the book, however far back."""
+        ctx = self.context
+        rows = (self.store.scene(self.story_id, i) for i in range(idx))
+        headings = [ctx.seed.title, *{plan.chapter.title for plan in ctx.scenes}]
+        return book_paragraphs_of((row["text"] for row in rows if row), headings)
 
     def write_scene(self, idx: int, summary: RunningSummary) -> None:
         """Draft the scene, review it against the bible, and draft it again (a bounded number of times)
@@ -168,6 +178,7 @@ class Drafter:
                 max_continuations=self.settings.max_continuations,
                 min_fraction=self.settings.min_scene_fraction,
                 recent=self.recent_texts(idx),
+                book_paragraphs=self.book_paragraphs(idx),
                 variant=variant,
             )
             if decision is not None:
@@ -182,7 +193,7 @@ class Drafter:
                     scene_text=draft.text,
                     bible_lines=prompt.bible,
                     sampling=self.structured_sampling_for(
-                        0, call_seed(ctx.seed.seed, "review", idx, variant)
+                        REVIEW_MAX_TOKENS, call_seed(ctx.seed.seed, "review", idx, variant)
                     ),
                     scene_index=idx,
                     count_tokens=self.client.count_tokens,

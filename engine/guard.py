@@ -9,11 +9,13 @@ asked to grow only with what is left. Every cut is returned, to be recorded with
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 
 from pydantic import BaseModel
 
 from engine.eval.leaks import strip_leaks
+from engine.eval.text import WORD as WORD_RE
 from engine.eval.text import ngrams, paragraphs, sentence_spans, words
 
 # A phrase this long said again is a loop, not style: human novels repeat few 8-grams outside dialogue.
@@ -42,6 +44,18 @@ def _norm(paragraph: str) -> str:
     return " ".join(words(paragraph))
 
 
+def book_paragraphs_of(texts: Iterable[str], headings: Iterable[str] = ()) -> frozenset[str]:
+    """What a new chunk must not say again as a paragraph, from anywhere earlier in the book: its
+    paragraphs long enough to count, and its headings (book and chapter titles) at any length, which
+    the export prints itself and a model copies from the prompt into the prose."""
+    found = {_norm(p) for text in texts for p in paragraphs(text) if len(words(p)) >= MIN_PARAGRAPH_WORDS}
+    return frozenset(found | {_norm(h) for h in headings if _norm(h)})
+
+
+def _is_dialogue(paragraph: str) -> bool:
+    return any(q in paragraph for q in '"“”')
+
+
 def seen_ngrams(texts: Iterable[str], n: int = LOOP_NGRAM) -> set[tuple[str, ...]]:
     found: set[tuple[str, ...]] = set()
     for text in texts:
@@ -49,21 +63,33 @@ def seen_ngrams(texts: Iterable[str], n: int = LOOP_NGRAM) -> set[tuple[str, ...
     return found
 
 
-def guard_chunk(chunk: str, earlier: list[str], n: int = LOOP_NGRAM) -> Guarded:
-    """`chunk` without leaked prompt text, paragraphs already written (in `earlier` or in the chunk
-    itself), and sentences that repeat an n-gram already written; `earlier` is the scene so far and the
-    last scenes."""
+def guard_chunk(
+    chunk: str, earlier: list[str], n: int = LOOP_NGRAM, book_paragraphs: frozenset[str] = frozenset()
+) -> Guarded:
+    """`chunk` without leaked prompt text, paragraphs already written (in `earlier`, in the chunk
+    itself, or in `book_paragraphs`: see book_paragraphs_of), short narrative lines said twice already (a
+    list of names, "The end."), and sentences that repeat an n-gram already written; `earlier` is the
+    scene so far and the last scenes."""
     cuts: list[Cut] = []
     text, hits = strip_leaks(chunk)
     cuts += [Cut(kind="leak", text=h.text) for h in hits]
     seen_paragraphs = {_norm(p) for e in earlier for p in paragraphs(e)}
+    short_lines = Counter(
+        _norm(p) for e in earlier for p in paragraphs(e) if len(words(p)) < MIN_PARAGRAPH_WORDS
+    )
     kept_paragraphs = []
     for paragraph in paragraphs(text):
         key = _norm(paragraph)
-        if len(key.split()) >= MIN_PARAGRAPH_WORDS and key in seen_paragraphs:
+        short = len(key.split()) < MIN_PARAGRAPH_WORDS
+        if (
+            key in book_paragraphs
+            or (not short and key in seen_paragraphs)
+            or (short and key and short_lines[key] >= 2 and not _is_dialogue(paragraph))
+        ):
             cuts.append(Cut(kind="paragraph", text=paragraph))
             continue
         seen_paragraphs.add(key)
+        short_lines[key] += short
         kept_paragraphs.append(paragraph)
     seen = seen_ngrams(earlier, n)
     # (paragraph number, sentence, repeats something already written)
@@ -99,3 +125,16 @@ def clean_tail(text: str) -> str:
         return text
     m = list(re.finditer(r"[.!?][\"”’)]*(?=\s)", text))
     return text[: m[-1].end()] if m else text
+
+
+def drop_restart(head: str, chunk: str, min_words: int = 3, max_words: int = 60) -> tuple[str, Cut | None]:
+    """A continuation that starts by restating the end of the scene so far (small models restart the
+    last sentence before going on) without the restated words."""
+    head_words, chunk_matches = words(head)[-max_words:], list(WORD_RE.finditer(chunk))
+    for k in range(min(len(head_words), len(chunk_matches), max_words), min_words - 1, -1):
+        if head_words[-k:] == [m.group().lower().replace("’", "'") for m in chunk_matches[:k]]:
+            cut_at = chunk_matches[k - 1].end()
+            # The restated words' closing punctuation and quotes go with them.
+            rest = re.sub(r"^[\s.,;:!?\"'”’)]*", "", chunk[cut_at:])
+            return rest, Cut(kind="restart", text=chunk[:cut_at].strip())
+    return chunk, None

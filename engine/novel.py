@@ -21,6 +21,7 @@ from engine.calls import (
     MIN_COMPLETION_TOKENS,
     WINDOW_MARGIN,
     BudgetExceeded,
+    CallGate,
     ModelClient,
     ModelOutputError,
     Stopped,
@@ -156,6 +157,7 @@ def check_fits_window(seed: Seed, client: ModelClient, settings: Settings, sourc
                     target_words=seed.words_per_scene,
                     opening=False,
                     bible=[_filler_chars(4 * settings.bible_tokens)] if settings.continuity else [],
+                    pov=seed.pov,
                 ),
                 scene_index=1,
                 sampling_for=settings.sampling,
@@ -325,11 +327,13 @@ class Story:
             self._backends[key] = open_backend(settings, [settings.adapter] if settings.adapter else None)
         return self._backends[key]
 
-    def _drafter(self, settings: Settings, backend: Backend | None) -> Drafter:
+    def _drafter(self, settings: Settings, backend: Backend | None, gate: CallGate | None = None) -> Drafter:
         from engine.graph import Drafter  # LangGraph loads only when a story is drafted
 
         backend = backend or self._backend_for(settings)
-        client = ModelClient.from_settings(backend, settings, self.store.record_call, story_id=self.id)
+        client = ModelClient.from_settings(
+            backend, settings, self.store.record_call, story_id=self.id, gate=gate
+        )
         return Drafter(store=self.store, client=client, settings=settings, story_id=self.id)
 
     def draft(
@@ -339,17 +343,20 @@ class Story:
         backend: Backend | None = None,
         on_update: OnUpdate | None = None,
         review: bool = False,
+        gate: CallGate | None = None,
     ) -> dict:
         """Draft from wherever the story's checkpoint stands; a finished story with nothing stale returns
         at once. With `review`, drafting stops after the world and outline (status "review") so the
-        author can read and edit the outline; a later draft or resume goes on from there."""
+        author can read and edit the outline; a later draft or resume goes on from there. A `gate`
+        (the settings' call budget, and a stop switch for whoever runs several stories) is made here
+        when not given."""
         from engine.graph import NODES, build_graph, open_checkpointer, run_config
 
         settings = settings or self.settings()
         self.store.check_intact()
         if self._checkpointer is None:
             self._checkpointer = open_checkpointer(self.store.path)
-        graph = build_graph(self._drafter(settings, backend), self._checkpointer)
+        graph = build_graph(self._drafter(settings, backend, gate), self._checkpointer)
         total = self.planned_scenes()
         config = run_config(self.id, total)
         snapshot = graph.get_state(config)

@@ -136,6 +136,8 @@ class ScenePrompt(PromptInput):
     opening: bool
     # Story bible lines within their token budget; dataprep's training prompts have none.
     bible: list[str] = []
+    # The seed's point of view, repeated at the end where a small model still heeds it ("" for none).
+    pov: str = ""
 
 
 class ContinuePrompt(PromptInput):
@@ -143,6 +145,7 @@ class ContinuePrompt(PromptInput):
 
     template: ClassVar[str] = "continue.j2"
     words_left: int
+    pov: str = ""
 
 
 class ContinueFreshPrompt(PromptInput):
@@ -154,6 +157,7 @@ class ContinueFreshPrompt(PromptInput):
     goal: str
     so_far: str
     words_left: int
+    pov: str = ""
 
 
 class ReviewPrompt(PromptInput):

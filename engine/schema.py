@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -179,3 +180,22 @@ class CallRecord(BaseModel):
     outcome: str = "ok"
     error: str | None = None
     note: str | None = None
+
+    def row(self, created: str) -> dict:
+        """The record as a `calls` row: its fields, the sampling as sorted JSON, when it was written."""
+        row = self.model_dump(exclude={"sampling"})
+        row["sampling_json"] = json.dumps(self.sampling, sort_keys=True)
+        row["created"] = created
+        return row
+
+    @classmethod
+    def columns(cls) -> dict[str, type]:
+        """The SQL column types of `row()`, for a table that logs calls."""
+        columns: dict[str, type] = {}
+        for name, field in cls.model_fields.items():
+            kind = next(
+                (t for t in (int, float, str) if t == field.annotation or t in get_args(field.annotation)),
+                str,
+            )
+            columns["sampling_json" if name == "sampling" else name] = kind
+        return columns | {"created": str}

@@ -562,9 +562,7 @@ class Store:
 
     # calls ---------------------------------------------------------------------------------
     def record_call(self, record: CallRecord) -> None:
-        row = record.model_dump(exclude={"sampling"})
-        row["sampling_json"] = json.dumps(record.sampling, sort_keys=True)
-        row["created"] = _now()
+        row = record.row(_now())
         # Plain SQL on the hot path: sqlite-utils' insert inspects the table on every call.
         sql = f"insert into calls ({', '.join(row)}) values ({', '.join('?' * len(row))})"
         with self._write_lock:  # concurrent workers share one connection

@@ -23,6 +23,9 @@ from engine.schema import (
 from engine.tokens import count_words, first_words
 
 MAX_COMPRESS_CALLS = 3
+# A summary over its caps by less than this factor is trimmed at once: a compress call resends the whole
+# summary to cut a few words, and made two thirds of a default-model novel's summary cost.
+COMPRESS_MARGIN = 1.25
 # Constrained decoders (llama.cpp grammars, vLLM structured outputs) honour maxLength. English prose
 # averages ~5.7 characters a word with its space, so 5.5 keeps most answers inside the word cap and
 # compress calls stay rare; GLOBAL fields are scaled so their sum fits the group's 140 words, not 150.
@@ -55,14 +58,15 @@ def render_summary(summary: RunningSummary) -> str:
     return "\n".join(f"{label}: {text}" for label, text in summary_lines(summary))
 
 
-def over_caps(summary: RunningSummary, tokens: int | None = None) -> list[str]:
-    """Names of fields over their cap, and of groups or the whole summary over theirs."""
-    over = [name for name, cap in FIELD_CAPS.items() if count_words(getattr(summary, name)) > cap]
+def over_caps(summary: RunningSummary, tokens: int | None = None, margin: float = 1.0) -> list[str]:
+    """Names of fields over their cap, and of groups or the whole summary over theirs; with `margin`
+    above 1, only those over their cap by more than that factor (the token budget is never stretched)."""
+    over = [name for name, cap in FIELD_CAPS.items() if count_words(getattr(summary, name)) > cap * margin]
     for group, caps, total in (
         ("LOCAL", LOCAL_CAPS, LOCAL_TOTAL_CAP),
         ("GLOBAL", GLOBAL_CAPS, GLOBAL_TOTAL_CAP),
     ):
-        if sum(count_words(getattr(summary, n)) for n in caps) > total:
+        if sum(count_words(getattr(summary, n)) for n in caps) > total * margin:
             over.append(f"{group} total")
     if tokens is not None and tokens > SUMMARY_MAX_TOKENS:
         over.append(f"{tokens} tokens > {SUMMARY_MAX_TOKENS}")
@@ -128,7 +132,7 @@ def update_summary(
     )
     compress_calls = 0
     while (
-        over := over_caps(summary, count_tokens(render_summary(summary)))
+        over := over_caps(summary, count_tokens(render_summary(summary)), COMPRESS_MARGIN)
     ) and compress_calls < max_compress_calls:
         compress_calls += 1
         prompt = CompressPrompt(current=summary_lines(summary), fields=field_specs(), over=over)

@@ -104,3 +104,20 @@ def test_default_gguf_with_two_adapters_gives_different_text(lora_dirs):
     assert base.tokens_in == backend.count_prompt_tokens(MSGS) > backend.count_tokens(MSGS[1].content) > 5
     assert 0 < base.tokens_out <= 12
     backend.close()
+
+
+@pytest.mark.integration
+def test_merged_adapters_write_what_switched_adapters_write(lora_dirs):
+    """merge_adapters gives each adapter its own merged copy: the same text as switching adapters on one
+    copy (greedy), and the base still answers as the base."""
+    from engine.backends.hf import HFBackend
+
+    greedy = Sampling(temperature=0.0, max_tokens=10, seed=3)
+    switched = HFBackend(None, adapters=lora_dirs, device="cpu", n_threads=2)
+    expected = {a: switched.complete(MSGS, greedy, adapter=a).text for a in [None, *lora_dirs]}
+    switched.close()
+    merged = HFBackend(None, adapters=lora_dirs, device="cpu", n_threads=2, merge_adapters=True)
+    got = {a: merged.complete(MSGS, greedy, adapter=a).text for a in [None, *lora_dirs]}
+    merged.close()
+    assert got == expected
+    assert len(set(got.values())) == 3

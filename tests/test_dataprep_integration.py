@@ -152,7 +152,7 @@ def test_corrupt_inputs_fail_one_line_each(tmp_path: Path):
 @needs_corpus
 def test_real_default_model_on_a_few_scenes(tmp_path: Path):
     pytest.importorskip("llama_cpp")
-    settings = resolve_settings(env={}, flags={"backend": "llamacpp", "n_threads": 2})
+    settings = resolve_settings(env={}, flags={"backend": "llamacpp"}, backend_flags={"n_threads": 2})
     options = Options(
         max_scenes=2,
         splitter="heuristic",

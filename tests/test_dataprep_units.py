@@ -35,6 +35,7 @@ from engine.backends.fake import FakeBackend, prose
 from engine.config import resolve_settings
 from engine.drafting import system_message
 from engine.schema import Seed
+from engine.store import MIGRATIONS
 from engine.tokens import count_words, fallback_count
 
 
@@ -642,36 +643,12 @@ def test_call_log_takes_writes_from_many_threads(tmp_path: Path):
     log.close()
 
 
-ENGINE_STORE_CALLS = {
-    "id": int,
-    "story_id": str,
-    "scene_index": int,
-    "template": str,
-    "prompt_hash": str,
-    "backend": str,
-    "model": str,
-    "adapter": str,
-    "sampling_json": str,
-    "seed": int,
-    "tokens_in": int,
-    "tokens_out": int,
-    "ms": float,
-    "attempt": int,
-    "retries": int,
-    "outcome": str,
-    "error": str,
-    "note": str,
-    "created": str,
-}
-
-
 def test_a_calls_db_the_engine_store_wrote_is_migrated(tmp_path: Path, books: list[Path]):
     out = tmp_path / "out"
     out.mkdir()
     old = sqlite_utils.Database(out / "calls.db")
     old["_migrations"].insert({"version": 1, "applied": "2025-01-01T00:00:00"}, pk="version")
-    old["calls"].create(ENGINE_STORE_CALLS, pk="id")
-    old["calls"].create_index(["story_id", "scene_index"])
+    MIGRATIONS[0](old)  # the tables the engine's store made at its first version
     old["calls"].insert_all(
         {"story_id": "ann-author-tiny-tale", "template": "summary.j2", "outcome": "ok"} for _ in range(3)
     )

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from llama_server import ServerFailed, llama_server
 from openai_sim import free_port
 from train_fixtures import default_base
 
@@ -118,33 +116,13 @@ def server(experts, tmp_path_factory):
     )
     config_file = tmp_path_factory.mktemp("server") / "server.json"
     config_file.write_text(json.dumps(config))
-    log = config_file.with_name("server.log")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config_file)],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not become ready in 120 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        with llama_server(
+            ["--config_file", str(config_file)], port, config_file.with_name("server.log")
+        ) as url:
+            yield url
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
 
 
 def test_a_story_drafts_through_the_server_switching_experts_per_request(server, experts, tmp_path, runner):

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from collections import Counter
 
-import httpx
 import pytest
+from llama_server import ServerFailed, llama_server
 from openai_sim import free_port
 from typer.testing import CliRunner
 
@@ -47,36 +44,17 @@ ALIAS = "smollm2"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
-    cmd = [
-        sys.executable, "-m", "llama_cpp.server",
+    args = [
         "--model", str(default_gguf()), "--model_alias", ALIAS,
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "4096", "--n_threads", str(min(2, os.cpu_count() or 1)), "--verbose", "False",
     ]  # fmt: skip
-    # The server logs a lot; a pipe nobody reads would fill up and stall it.
     log = tmp_path_factory.mktemp("llama_server") / "server.log"
-    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not become ready in 120 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        with llama_server(args, port, log) as url:
+            yield url
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
 
 
 def test_detects_llama_cpp_python_and_counts_exactly(server):
@@ -131,7 +109,9 @@ def test_drafts_a_three_scene_novel_through_the_server(server, tmp_path):
     calls = store.calls(story_id)
     templates = Counter(c["template"] for c in calls if c["outcome"] == "ok")
     # Outline and summaries came back as schema-valid JSON through response_format.
-    assert templates["outline_acts.j2"] >= 1 and templates["summary.j2"] == 3
+    assert templates["outline_acts.j2"] >= 1
+    # A summary is asked as a follow-up turn of its scene when that fits the window, else on its own.
+    assert templates["summary.j2"] + templates["summary_followup.j2"] == 3
     assert all(c["backend"] == "openai" and c["model"] == ALIAS for c in calls)
     assert all(c["tokens_in"] > 0 for c in calls if c["outcome"] == "ok")
 

@@ -118,6 +118,10 @@ class Pages:
             path = self.shot("timed-out")
             raise AssertionError(f"{css} never matched; page saved as {path}:\n{self.text('main')}") from None
 
+    def until_count(self, css: str, n: int, timeout: float = 30) -> None:
+        """The panel and the scene table refresh on their own clocks: wait for the table to catch up."""
+        self.wait(timeout).until(lambda _: len(self.finds(css)) == n)
+
     def run(self, css: str, kind: str, timeout: float = 120) -> None:
         """Press a button that starts a worker, and wait until that run has finished (its "last run"
         line is new and says so)."""
@@ -191,7 +195,7 @@ def test_studio_in_a_browser(tmp_path, browser):
             ".last-run", lambda s: s.startswith("Last drafting run") and "finished" in s, timeout=120
         )
         assert pages.text("#scene-count") == "6/6" and pages.text("#status") == "done"
-        assert len(pages.finds("table.scenes tbody tr")) == 6
+        pages.until_count("table.scenes tbody tr", 6)
         pages.shot("story-done")
 
         # The outline, edited: a broken edit changes nothing; a new goal for scene 5 makes 5 and 6 stale.

@@ -123,6 +123,35 @@ def test_sigkill_mid_study_then_rerun_redrafts_nothing_finished(tmp_path):
         assert manuscript(killed, sid) == manuscript(uninterrupted, ref_ids[cell]), cell
 
 
+def test_ctrl_c_stops_a_study_at_once_and_the_rerun_finishes_it(tmp_path):
+    path = study_file(tmp_path, latency=100)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "engine.cli", "study", str(path), "--out", str(out), "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(v[2] >= 3 for v in _statuses(out / "stories.db").values()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    stopped_in = time.monotonic() - started
+    assert proc.returncode == 130, err
+    assert "interrupted; run the same command to go on" in err and "Traceback" not in err
+    # The story drafting stops at its next call, and no other story starts: not the 8 a study that
+    # only stopped waiting would have drafted in the background.
+    assert stopped_in < 10
+    before = _statuses(out / "stories.db")
+    assert len(before) == 1 and all(v[1] != "done" for v in before.values()), before
+    calls = sum(v[2] for v in before.values())
+    time.sleep(1)
+    assert sum(v[2] for v in _statuses(out / "stories.db").values()) == calls  # nothing runs on
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    after = _statuses(out / "stories.db")
+    assert len(after) == 8 and all(v[1] == "done" for v in after.values())
+
+
 def test_report_directory_from_a_judged_study(tmp_path):
     extra = "judge:\n  settings: {backend: fake}\n  pairwise: [[base, short-scenes]]\n"
     path = study_file(tmp_path, extra=extra)

@@ -55,11 +55,19 @@ def test_compress_calls_then_trim_are_recorded():
 def test_one_compress_call_fixes_it():
     fake = FakeBackend()
     fake.enqueue(
-        json.dumps({k: words(cap + 3) for k, cap in FIELD_CAPS.items()}),
+        json.dumps({k: words(cap * 2) for k, cap in FIELD_CAPS.items()}),
         json.dumps({k: words(cap - 3) for k, cap in FIELD_CAPS.items()}),
     )
     result = update_summary(ModelClient(fake), SYSTEM, RunningSummary(), "s", fallback_count, Sampling())
     assert result.compress_calls == 1 and not result.trimmed and within_caps(result.summary)
+
+
+def test_a_little_over_is_trimmed_without_a_compress_call():
+    fake = FakeBackend()
+    fake.enqueue(json.dumps({k: words(cap + 3) for k, cap in FIELD_CAPS.items()}))
+    result = update_summary(ModelClient(fake), SYSTEM, RunningSummary(), "s", fallback_count, Sampling())
+    assert result.compress_calls == 0 and result.trimmed and within_caps(result.summary)
+    assert fake.calls == 1
 
 
 def test_list_answers_are_flattened():

@@ -18,13 +18,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from dataprep.outdir import OutputDir
 from engine.files import write_atomic
 
 
-class Layout:
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
+class Layout(OutputDir):
     def stage_file(self, name: str) -> Path:
         return self.root / f"{name}.jsonl"
 
@@ -32,24 +30,8 @@ class Layout:
         return self.root / "cache" / f"{stage}.jsonl"
 
     @property
-    def corpus_files(self) -> tuple[Path, Path]:
-        return self.root / "train.jsonl", self.root / "val.jsonl"
-
-    @property
-    def report_json(self) -> Path:
-        return self.root / "report.json"
-
-    @property
     def stages_json(self) -> Path:
         return self.root / "stages.json"
-
-    @property
-    def config_json(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def manifest_json(self) -> Path:
-        return self.root / "manifest.json"
 
     def write_models(self, name: str, items: list[BaseModel]) -> Path:
         return write_jsonl(self.stage_file(name), [item.model_dump(mode="json") for item in items])

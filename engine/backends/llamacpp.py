@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -38,6 +40,30 @@ def cached_prefix(before: list[int], after: list[int], prompt_tokens: int) -> in
             break
         shared += 1
     return max(0, min(shared, prompt_tokens - 1))
+
+
+def sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
+    return dict(
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        min_p=sampling.min_p,
+        repeat_penalty=sampling.repeat_penalty,
+        frequency_penalty=sampling.frequency_penalty,
+        max_tokens=sampling.max_tokens,
+        stop=sampling.stop or None,
+        seed=sampling.seed,
+    )
+
+
+def _completion(out: dict, text: str | None, cached: int) -> Completion:
+    usage = out.get("usage") or {}
+    return Completion(
+        text=text or "",
+        finish_reason="length" if out["choices"][0].get("finish_reason") == "length" else "stop",
+        tokens_in=usage.get("prompt_tokens", 0),
+        tokens_out=usage.get("completion_tokens", 0),
+        tokens_cached=cached,
+    )
 
 
 class LlamaCppOptions(BackendOptions):
@@ -116,69 +142,32 @@ class LlamaCppBackend(Backend):
         json_schema: dict | None = None,
         adapter: str | None = None,
     ) -> Completion:
-        kwargs = dict(
-            messages=[m.model_dump() for m in messages],
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            min_p=sampling.min_p,
-            repeat_penalty=sampling.repeat_penalty,
-            frequency_penalty=sampling.frequency_penalty,
-            max_tokens=sampling.max_tokens,
-            stop=sampling.stop or None,
-            seed=sampling.seed,
-        )
+        kwargs = {"messages": [m.model_dump() for m in messages], **sampling_kwargs(sampling)}
         if json_schema is not None:
             # llama.cpp turns the schema into a grammar, so the answer is shaped by construction;
             # it can still be cut off by max_tokens, which ModelClient detects and retries.
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
-        try:
-            with self._lock:
-                llama = self._llama(adapter)
-                before = list(llama._input_ids)
-                out = llama.create_chat_completion(**kwargs)
-                usage = out.get("usage", {})
-                cached = cached_prefix(before, list(llama._input_ids), usage.get("prompt_tokens", 0))
-        except ValueError as exc:  # e.g. the prompt does not fit n_ctx
-            raise BackendError(f"llama.cpp: {exc}") from None
-        choice = out["choices"][0]
-        return Completion(
-            text=choice["message"]["content"] or "",
-            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-            tokens_in=usage.get("prompt_tokens", 0),
-            tokens_out=usage.get("completion_tokens", 0),
-            tokens_cached=cached,
-        )
+        out, cached = self._run(adapter, lambda llama: llama.create_chat_completion(**kwargs))
+        return _completion(out, out["choices"][0]["message"]["content"], cached)
 
     def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
         """`create_completion`: the prompt as it is, no chat template (continuation experts)."""
-        kwargs = dict(
-            prompt=prompt,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            min_p=sampling.min_p,
-            repeat_penalty=sampling.repeat_penalty,
-            frequency_penalty=sampling.frequency_penalty,
-            max_tokens=sampling.max_tokens,
-            stop=sampling.stop or None,
-            seed=sampling.seed,
+        out, cached = self._run(
+            adapter, lambda llama: llama.create_completion(prompt=prompt, **sampling_kwargs(sampling))
         )
+        return _completion(out, out["choices"][0].get("text"), cached)
+
+    def _run(self, adapter: str | None, call: Callable[[Any], dict]) -> tuple[dict, int]:
+        """One call on the adapter's model, and how many prompt tokens its KV cache already held."""
         try:
             with self._lock:
                 llama = self._llama(adapter)
                 before = list(llama._input_ids)
-                out = llama.create_completion(**kwargs)
-                usage = out.get("usage", {})
-                cached = cached_prefix(before, list(llama._input_ids), usage.get("prompt_tokens", 0))
+                out = call(llama)
+                prompt_tokens = (out.get("usage") or {}).get("prompt_tokens", 0)
+                return out, cached_prefix(before, list(llama._input_ids), prompt_tokens)
         except ValueError as exc:  # e.g. the prompt does not fit n_ctx
             raise BackendError(f"llama.cpp: {exc}") from None
-        choice = out["choices"][0]
-        return Completion(
-            text=choice.get("text") or "",
-            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-            tokens_in=usage.get("prompt_tokens", 0),
-            tokens_out=usage.get("completion_tokens", 0),
-            tokens_cached=cached,
-        )
 
     def count_tokens(self, text: str) -> int:
         with self._lock:

@@ -24,15 +24,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import Field
 
 from engine.backends.base import Backend, BackendError, Completion, TransientBackendError
 from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 from engine.tokens import fallback_count
+
+if TYPE_CHECKING:
+    import httpx
 
 SERVER_KINDS = ("auto", "vllm", "llamacpp", "llama-cpp-python", "openai")
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
@@ -329,6 +331,8 @@ class OpenAICompatBackend(Backend):
         self.chat_template_spec = chat_template
         self.aux_attempts = max(1, aux_attempts)
         self.aux_backoff_s = aux_backoff_s
+        import httpx  # here, not at the top: `novelcraft list` and `--help` import every backend module
+
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             headers=headers,
@@ -344,6 +348,8 @@ class OpenAICompatBackend(Backend):
 
     # HTTP -------------------------------------------------------------------------------------------------
     def _request(self, method: str, url: str, body: dict | None = None, what: str | None = None) -> Any:
+        import httpx
+
         what = what or f"{method} {url}"
         try:
             response = self._http.request(method, url, json=body)

@@ -173,6 +173,17 @@ LEAK_PATTERNS: tuple[LeakPattern, ...] = (
         ),
         "span",
     ),
+    # --- markup a model writes instead of prose (LaTeX, template braces) ----------------------------
+    LeakPattern(
+        "latex",
+        "tag",
+        re.compile(
+            r"\\(?:documentclass|usepackage|begin|end|section|chapter|paragraph|author|title|maketitle"
+            r"|textbf|textit|emph)\b"
+        ),
+        "line",
+    ),
+    LeakPattern("template_braces", "tag", re.compile(r"\{%|%\}|\{\{|\}\}"), "line"),
     # --- word budgets from the instructions -----------------------------------------------------
     LeakPattern(
         "word_budget",

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.backends import Backend, open_backend
+from engine.calls import CallGate
 from engine.config import ConfigError, Settings, settings_from_layers
 from engine.errors import InputError, prefixed, validation_lines
 from engine.eval.stories import Evaluated, evaluate_story
@@ -128,6 +129,8 @@ class Study:
         self.source = source
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
+        # One per story drafting now (each with its story's call budget): stopped all at once on Ctrl-C.
+        self._gates: list[CallGate] = []
 
     # what the study is ----------------------------------------------------------------------
     def cells(self) -> list[Cell]:
@@ -210,7 +213,10 @@ class Study:
         try:
             skipped = story.status == "done"
             if not skipped:
-                story.draft(settings, backend=backend)
+                gate = CallGate(settings.max_calls)
+                with self._lock:
+                    self._gates.append(gate)
+                story.draft(settings, backend=backend, gate=gate)
             result = CellResult(cell=cell, story_id=story.id, status=story.status, skipped=skipped)
         except DraftFailed as exc:
             result = CellResult(cell=cell, story_id=story.id, status="failed", error=str(exc))
@@ -228,15 +234,24 @@ class Study:
         self.out.mkdir(parents=True, exist_ok=True)
         Store(self.db, create=True).close()  # created and migrated once, before the workers start
         cells = self.cells()
+        pool = ThreadPoolExecutor(max(1, concurrency))
         try:
-            with ThreadPoolExecutor(max(1, concurrency)) as pool:
-                futures = [pool.submit(self.run_cell, cell, on_done) for cell in cells]
-                pending = set(futures)
-                # Short waits keep Ctrl-C prompt; a wait without timeout only sees it when a story ends.
-                while pending:
-                    pending = wait(pending, timeout=0.5).not_done
+            futures = [pool.submit(self.run_cell, cell, on_done) for cell in cells]
+            pending = set(futures)
+            # Short waits keep Ctrl-C prompt; a wait without timeout only sees it when a story ends.
+            while pending:
+                pending = wait(pending, timeout=0.5).not_done
             return [f.result() for f in futures]
+        except BaseException:
+            # Ctrl-C: no new story starts, and the ones drafting stop at their next call (the call in
+            # flight ends first); each is left resumable, and the same command goes on from there.
+            pool.shutdown(wait=False, cancel_futures=True)
+            with self._lock:
+                for gate in self._gates:
+                    gate.stop()
+            raise
         finally:
+            pool.shutdown(wait=True)
             self.close()
 
     def close(self) -> None:

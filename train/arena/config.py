@@ -59,6 +59,9 @@ class ArenaSpec(BaseModel):
     # Where the base + adapters answer (transformers + PEFT).
     device: str = "auto"
     n_threads: int | None = Field(default=None, ge=1)
+    # Each adapter merged into its own copy of the model (the transformers backend's merge_adapters):
+    # DoRA answers at LoRA speed, for one model's memory per contender. Small models only.
+    merge_adapters: bool = False
     best: BestRule = BestRule()
 
     @field_validator("format", mode="before")

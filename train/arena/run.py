@@ -47,7 +47,13 @@ ANSWER_ATTEMPTS = 2
 def hf_answers(base: str, adapters: dict[str, str], spec: ArenaSpec) -> Backend:
     from engine.backends.hf import HFBackend
 
-    return HFBackend(base, adapters=adapters, device=spec.device, n_threads=spec.n_threads)
+    return HFBackend(
+        base,
+        adapters=adapters,
+        device=spec.device,
+        n_threads=spec.n_threads,
+        merge_adapters=spec.merge_adapters,
+    )
 
 
 def _open_judge(settings: Settings) -> Backend:
