@@ -61,7 +61,8 @@ class PairwisePrompt(PromptInput):
 class RubricAnswer(BaseModel):
     analysis: str = Field(min_length=1, max_length=700)
     format_ok: bool
-    score: int = Field(ge=0, le=5)
+    # An enum, not bounds: grammar-constrained decoders (llama.cpp) enforce enums, not minimum/maximum.
+    score: Literal[0, 1, 2, 3, 4, 5]
 
 
 class PairAnswer(BaseModel):
