@@ -169,6 +169,8 @@ class Drafter:
         adapter = decision.adapter if decision else self.settings.adapter
         bible = self.bible_before(idx)
         prompt = self.scene_prompt_for(idx, summary, bible)
+        # The scenes before this one do not change while it is redrafted: read them once.
+        recent, book_paragraphs = self.recent_texts(idx), self.book_paragraphs(idx)
         while True:
             variant = max((v["version"] for v in self.store.scene_versions(self.story_id, idx)), default=0)
             drafting = dict(
@@ -177,8 +179,8 @@ class Drafter:
                 base_seed=ctx.seed.seed,
                 max_continuations=self.settings.max_continuations,
                 min_fraction=self.settings.min_scene_fraction,
-                recent=self.recent_texts(idx),
-                book_paragraphs=self.book_paragraphs(idx),
+                recent=recent,
+                book_paragraphs=book_paragraphs,
                 variant=variant,
             )
             if decision is not None:

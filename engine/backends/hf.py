@@ -128,10 +128,12 @@ class HFBackend(Backend):
         self._merged: dict[str, Any] = {}
         if merge_adapters:
             self._merged = {
-                name: self._attach_adapters(copy.deepcopy(base), {name: path}).merge_and_unload()
+                name: self._attach_adapters(copy.deepcopy(base), {name: path})
+                .merge_and_unload()
+                .to(self.device)
+                .eval()
                 for name, path in self.adapters.items()
             }
-            self._merged = {name: net.to(self.device).eval() for name, net in self._merged.items()}
             self.net = base.to(self.device).eval()
         else:
             self.net = self._attach_adapters(base, self.adapters).to(self.device).eval()
