@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from engine.backends.base import Backend, BackendError, Completion, TransientBackendError
+from engine.backends.base import Backend, BackendError, Completion, TransientBackendError, Watch
 from engine.config import Settings
 from engine.errors import NovelcraftError
 from engine.schema import CallRecord, Message, Sampling
@@ -211,8 +211,10 @@ class ModelClient:
         *,
         scene_index: int | None = None,
         adapter: str | None = None,
+        watch: Watch | None = None,
     ) -> Completion:
-        return self._call(template, messages, sampling, None, None, scene_index, adapter)[0]
+        """Prose. `watch` sees the text as a streaming backend generates it and may stop it early."""
+        return self._call(template, messages, sampling, None, None, scene_index, adapter, watch)[0]
 
     def json(
         self,
@@ -248,11 +250,13 @@ class ModelClient:
             template, text_prompt_hash(prompt), sampling, invoke, None, scene_index, adapter
         )[0]
 
-    def _call(self, template, messages, sampling, schema, model_cls, scene_index, adapter):
+    def _call(self, template, messages, sampling, schema, model_cls, scene_index, adapter, watch=None):
         sampling = self.fit(messages, sampling, template)
+        # Only prose calls watch; backends written before `watch` existed keep working for the rest.
+        streaming = {"watch": watch} if watch is not None else {}
 
         def invoke(params: Sampling) -> Completion:
-            return self.backend.complete(messages, params, json_schema=schema, adapter=adapter)
+            return self.backend.complete(messages, params, json_schema=schema, adapter=adapter, **streaming)
 
         phash = prompt_hash(messages, schema)
         return self._attempts(template, phash, sampling, invoke, model_cls, scene_index, adapter)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from engine.backends.base import Watch
 from engine.calls import ModelClient
-from engine.drafting import TAIL_WORDS, SamplingFor, SceneDraft, grow_text, join_chunks
+from engine.drafting import TAIL_WORDS, SamplingFor, SceneDraft, grow_text, join_chunks, joined
 from engine.outline import call_seed
 from engine.prompts import PromptInput, ScenePrompt
 from engine.schema import Message
@@ -96,11 +97,12 @@ def draft_scene_continuation(
     preamble = scene_preamble(world, prompt, mood=mood, style=style)
     lead_in = last_words(recent[-1], LEAD_IN_WORDS) if recent else ""
 
-    def render(written: str) -> str:
-        so_far = last_words(written, TAIL_WORDS) if written else lead_in
+    def render(turns: list[str]) -> str:
+        so_far = last_words(joined(turns), TAIL_WORDS) if turns else lead_in
         return ContinuationPrompt(**preamble, so_far=so_far).render()
 
-    def complete(text: str, max_tokens: int, call: int):
+    def complete(text: str, max_tokens: int, call: int, watch: Watch):
+        # Raw completions are not streamed: the guard cuts a loop after the call.
         sampling = sampling_for(max_tokens, call_seed(base_seed, "scene", scene_index, call, variant))
         return client.complete_prompt(
             "continuation.j2",
@@ -136,19 +138,19 @@ def continue_story(
     """The one-shot continuation of `text` (`novelcraft continue`): raw completion for a continuation
     expert, one chat turn for the base or a chat expert. The result holds only the new words."""
 
-    def passage(written: str) -> str:
+    def passage(turns: list[str]) -> str:
         # The model sees the end of the user's passage and of what it has added since.
-        return last_words(join_chunks(text, written), TAIL_WORDS)
+        return last_words(join_chunks(text, joined(turns)), TAIL_WORDS)
 
     if mode == "continuation":
 
-        def render(written: str) -> str:
+        def render(turns: list[str]) -> str:
             return ContinuationPrompt(
                 world="", summary="", goal="", setting="", characters=[], mood="", style=style,
-                so_far=passage(written),
+                so_far=passage(turns),
             ).render()  # fmt: skip
 
-        def complete(prompt: str, max_tokens: int, call: int):
+        def complete(prompt: str, max_tokens: int, call: int, watch: Watch):
             sampling = sampling_for(max_tokens, call_seed(seed, "continue", call))
             return client.complete_prompt(
                 "continuation.j2",
@@ -159,16 +161,16 @@ def continue_story(
 
     else:
 
-        def render(written: str) -> str:
-            return ContinuationChatPrompt(style=style, words=words, text=passage(written)).render()
+        def render(turns: list[str]) -> str:
+            return ContinuationChatPrompt(style=style, words=words, text=passage(turns)).render()
 
-        def complete(prompt: str, max_tokens: int, call: int):
+        def complete(prompt: str, max_tokens: int, call: int, watch: Watch):
             messages = [
                 Message(role="system", content="You are a novelist."),
                 Message(role="user", content=prompt),
             ]
             sampling = sampling_for(max_tokens, call_seed(seed, "continue", call))
-            return client.text("continuation_chat.j2", messages, sampling, adapter=adapter)
+            return client.text("continuation_chat.j2", messages, sampling, adapter=adapter, watch=watch)
 
     return grow_text(
         complete,

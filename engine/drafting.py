@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from engine.backends.base import Completion
+from engine.backends.base import Completion, Watch
 from engine.calls import ModelClient
 from engine.guard import Cut, clean_tail, drop_restart, guard_chunk
 from engine.outline import call_seed
@@ -27,6 +28,8 @@ SamplingFor = Callable[[int, int], Sampling]
 # prompt stays flat however long the scene grows.
 TAIL_WORDS = 220
 TOKENS_PER_WORD = 1.5
+# A chunk the guard would cut this many words from at its end is looping (see loop_watch).
+HALT_CUT_WORDS = 25
 # A follow-up turn that leaves less room than this for the continuation starts a fresh prompt instead.
 MIN_CONTINUATION_TOKENS = 256
 
@@ -76,6 +79,8 @@ class SceneDraft(BaseModel):
     continuations: int
     # What the repetition guard cut (leaked prompt text, repeated paragraphs, loops), for the record.
     cuts: list[Cut] = []
+    # The chunks the text is made of, each one model turn (see scene_conversation).
+    turns: list[str] = []
 
 
 def scene_prompt(
@@ -103,13 +108,29 @@ def scene_prompt(
     )
 
 
-def scene_conversation(system: Message, prompt: ScenePrompt, text: str | None = None) -> list[Message]:
-    """The scene's own conversation: the follow-ups (continuations, review, summary) extend it, so a
-    server's prefix cache (and llama.cpp's in-process KV cache) serves everything before them."""
+def scene_conversation(system: Message, prompt: ScenePrompt, turns: list[str] | None = None) -> list[Message]:
+    """The scene's own conversation: the scene prompt, then each chunk the model wrote as its own turn
+    with the continuation request that asked for the next. Continuations, review and summary extend
+    it, so a server's prefix cache (and llama.cpp's in-process KV cache) serves all that came before:
+    a scene resent as one joined turn is new text from the first join on."""
     messages = [system, Message(role="user", content=prompt.render())]
-    if text is not None:
-        messages.append(Message(role="assistant", content=text))
+    written = ""
+    for k, turn in enumerate(turns or []):
+        if k:
+            left = prompt.target_words - count_words(written)
+            messages.append(
+                Message(role="user", content=ContinuePrompt(words_left=left, pov=prompt.pov).render())
+            )
+        messages.append(Message(role="assistant", content=turn))
+        written = join_chunks(written, turn)
     return messages
+
+
+def turns_of(text: str, turns_json: str) -> list[str]:
+    """A saved scene's turns; its text as one turn when it has none (an author's import, an old row)
+    or they no longer make up the text."""
+    turns = json.loads(turns_json or "[]")
+    return turns if turns and joined(turns) == text else [text]
 
 
 def join_chunks(head: str, tail: str) -> str:
@@ -119,15 +140,37 @@ def join_chunks(head: str, tail: str) -> str:
     return head.rstrip() + sep + tail.lstrip()
 
 
+def joined(turns: list[str]) -> str:
+    text = ""
+    for turn in turns:
+        text = join_chunks(text, turn)
+    return text
+
+
+def loop_watch(earlier: list[str], book_paragraphs: frozenset[str]) -> Watch:
+    """Stop a chunk as soon as the guard would cut its end by HALT_CUT_WORDS or more: a looping model
+    does not come back, and every token it loops is generated and then thrown away."""
+
+    def watch(text: str) -> bool:
+        guarded = guard_chunk(text, earlier, book_paragraphs=book_paragraphs)
+        end = text.rstrip()
+        return guarded.cut_words >= HALT_CUT_WORDS and any(
+            c.text and end.endswith(c.text.strip()) for c in guarded.cuts
+        )
+
+    return watch
+
+
 def finished_text(completion: Completion) -> str:
-    """A chunk cut off by max_tokens ends at its last full sentence, so the next call starts cleanly."""
+    """A chunk cut off by max_tokens ends at its last full sentence, so the next call starts cleanly
+    (one the watch halted already ends at a sentence end)."""
     text = completion.text.strip()
     return clean_tail(text) if completion.finish_reason == "length" else text
 
 
 def grow_text(
-    complete: Callable[[object, int, int], Completion],
-    request: Callable[[str], object],
+    complete: Callable[[object, int, int, Watch], Completion],
+    request: Callable[[list[str]], object],
     *,
     target_words: int,
     max_continuations: int,
@@ -138,33 +181,38 @@ def grow_text(
     """Ask for text until `target_words`, or a natural stop past `min_fraction` of it, at most
     `max_continuations` times after the first call: the one loop of chat and continuation scenes.
 
-    `request(written)` is what to send given the scene so far ("" before the first call);
-    `complete(request, max_tokens, call_number)` makes one model call. A continuation that restates the
-    end of the scene loses the restated words, and every chunk passes the repetition guard against the
-    scene so far, the `recent` scenes and `book_paragraphs` (see guard.book_paragraphs_of) before it
-    joins: the scene grows only with what is left."""
+    `request(turns)` is what to send given the chunks kept so far ([] before the first call);
+    `complete(request, max_tokens, call_number, watch)` makes one model call, which a streaming backend
+    stops once `watch` sees it loop. A continuation that restates the end of the scene loses the
+    restated words, and every chunk passes the repetition guard against the scene so far, the `recent`
+    scenes and `book_paragraphs` (see guard.book_paragraphs_of) before it joins: the scene grows only
+    with what is left."""
     recent = recent or []
+    turns: list[str] = []
     text, cuts, finish, calls = "", [], "stop", 0
     while True:
-        words = count_words(text)
+        words_so_far = count_words(text)
         if calls and (
-            words >= target_words
-            or (finish == "stop" and words >= min_fraction * target_words)
+            words_so_far >= target_words
+            or (finish == "stop" and words_so_far >= min_fraction * target_words)
             or calls > max_continuations
         ):
             break
-        left = target_words - words
+        left = target_words - words_so_far
         max_tokens = int(target_words * TOKENS_PER_WORD) if not calls else int(left * TOKENS_PER_WORD) + 32
-        completion = complete(request(text), max_tokens, calls)
+        earlier = [text, *recent] if text else recent
+        completion = complete(request(turns), max_tokens, calls, loop_watch(earlier, book_paragraphs))
         chunk, restart = (
             drop_restart(text, finished_text(completion)) if text else (finished_text(completion), None)
         )
-        guarded = guard_chunk(chunk, [text, *recent] if text else recent, book_paragraphs=book_paragraphs)
-        text = join_chunks(text, guarded.text)
+        guarded = guard_chunk(chunk, earlier, book_paragraphs=book_paragraphs)
+        if guarded.text:
+            turns.append(guarded.text)
+            text = join_chunks(text, guarded.text)
         cuts += ([restart] if restart else []) + guarded.cuts
         finish = completion.finish_reason
         calls += 1
-    return SceneDraft(text=text, words=count_words(text), continuations=calls - 1, cuts=cuts)
+    return SceneDraft(text=text, words=count_words(text), continuations=calls - 1, cuts=cuts, turns=turns)
 
 
 def draft_scene(
@@ -187,12 +235,13 @@ def draft_scene(
     grow_text for the length rule and the repetition guard). `variant` (the redraft number) changes the
     sampling seeds so a redraft is a new take, still reproducible."""
 
-    def request(written: str) -> tuple[str, list[Message]]:
-        if not written:
+    def request(turns: list[str]) -> tuple[str, list[Message]]:
+        if not turns:
             return "scene.j2", scene_conversation(system, prompt)
+        written = joined(turns)
         left = prompt.target_words - count_words(written)
         follow_up = [
-            *scene_conversation(system, prompt, written),
+            *scene_conversation(system, prompt, turns),
             Message(role="user", content=ContinuePrompt(words_left=left, pov=prompt.pov).render()),
         ]
         room = client.room(follow_up)
@@ -208,10 +257,12 @@ def draft_scene(
         )
         return "continue_fresh.j2", [system, Message(role="user", content=fresh.render())]
 
-    def complete(req: tuple[str, list[Message]], max_tokens: int, call: int) -> Completion:
+    def complete(req: tuple[str, list[Message]], max_tokens: int, call: int, watch: Watch) -> Completion:
         template, messages = req
         sampling = sampling_for(max_tokens, call_seed(base_seed, "scene", scene_index, call, variant))
-        return client.text(template, messages, sampling, scene_index=scene_index, adapter=adapter)
+        return client.text(
+            template, messages, sampling, scene_index=scene_index, adapter=adapter, watch=watch
+        )
 
     return grow_text(
         complete,

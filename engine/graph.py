@@ -21,7 +21,14 @@ from engine.bible import Bible, SceneReview, lines_for_scene, merge, verified
 from engine.calls import ModelClient
 from engine.config import Settings
 from engine.context import BookContext
-from engine.drafting import draft_scene, generate_world, scene_conversation, scene_prompt, system_message
+from engine.drafting import (
+    draft_scene,
+    generate_world,
+    scene_conversation,
+    scene_prompt,
+    system_message,
+    turns_of,
+)
 from engine.experts.scene import draft_with_expert, route_scene
 from engine.experts.setup import ExpertRouting
 from engine.guard import book_paragraphs_of
@@ -191,7 +198,7 @@ class Drafter:
             if self.settings.continuity:
                 review = review_scene(
                     self.client,
-                    scene_conversation(ctx.system, prompt, draft.text),
+                    scene_conversation(ctx.system, prompt, draft.turns or [draft.text]),
                     scene_text=draft.text,
                     bible_lines=prompt.bible,
                     sampling=self.structured_sampling_for(
@@ -214,6 +221,7 @@ class Drafter:
                 adapter=adapter,
                 cut=[c.model_dump() for c in draft.cuts],
                 review=review.model_dump() if review else None,
+                turns=draft.turns,
                 stale=again,
             )
             self.store.save_flags(
@@ -240,7 +248,7 @@ class Drafter:
         row = self.store.scene(self.story_id, idx)
         bible = self.bible_before(idx)
         conversation = scene_conversation(
-            ctx.system, self.scene_prompt_for(idx, previous, bible), row["text"]
+            ctx.system, self.scene_prompt_for(idx, previous, bible), turns_of(row["text"], row["turns_json"])
         )
         result = update_summary(
             self.client,

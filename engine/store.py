@@ -187,11 +187,19 @@ def _m004_versions_locks_flags(db: sqlite_utils.Database) -> None:
     db["calls"].add_column("tokens_cached", int, not_null_default=0)
 
 
+def _m005_scene_turns(db: sqlite_utils.Database) -> None:
+    # The model's turns a scene was drafted in (its chunks, as kept by the guard): the review and
+    # summary follow-ups resend that conversation, which a prefix cache then serves whole.
+    for table in ("scene_versions", "scenes"):
+        db[table].add_column("turns_json", str, not_null_default="[]")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_backend_options,
     _m003_judgments_and_studies,
     _m004_versions_locks_flags,
+    _m005_scene_turns,
 ]
 
 
@@ -367,6 +375,7 @@ class Store:
         adapter: str | None = None,
         cut: list | None = None,
         review: dict | None = None,
+        turns: list[str] | None = None,
         stale: bool = False,
         **plan: object,
     ) -> int:
@@ -375,6 +384,7 @@ class Store:
         `plan` holds the scene's place in the outline (chapter_index, chapter_title, goal)."""
         cut_json = json.dumps(cut or [])
         review_json = json.dumps(review or {})
+        turns_json = json.dumps(turns or [])
         with self.transaction():
             row = self.db.execute(
                 "select coalesce(max(version), 0) from scene_versions where story_id = ? and idx = ?",
@@ -394,6 +404,7 @@ class Store:
                     "source": source,
                     "cut_json": cut_json,
                     "review_json": review_json,
+                    "turns_json": turns_json,
                     "created": created,
                 }
             )
@@ -407,6 +418,7 @@ class Store:
                 "adapter": adapter,
                 "cut_json": cut_json,
                 "review_json": review_json,
+                "turns_json": turns_json,
                 "stale": int(stale),
                 "created": created,
                 **plan,
@@ -429,7 +441,16 @@ class Store:
         v = rows[0]
         fields = {
             k: v[k]
-            for k in ("version", "text", "words", "continuations", "adapter", "cut_json", "review_json")
+            for k in (
+                "version",
+                "text",
+                "words",
+                "continuations",
+                "adapter",
+                "cut_json",
+                "review_json",
+                "turns_json",
+            )
         }
         self.db["scenes"].update((story_id, idx), {**fields, "stale": 0})
 

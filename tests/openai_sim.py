@@ -58,6 +58,9 @@ class SimServer:
         max_model_len: int = 8192,
     ) -> None:
         self.model, self.loras, self.owned_by = model, loras, owned_by
+        # Streamed answers: (chunks in the answer, chunks written before the client hung up or the end).
+        self.streamed: list[tuple[int, int]] = []
+        self.stream_delay_s = 0.002
         self.max_model_len = max_model_len
         self.fault_rate, self.faults, self.stall_s = fault_rate, faults, stall_s
         self.fake = FakeBackend(model)
@@ -209,6 +212,37 @@ class SimServer:
                 self.end_headers()
                 self.wfile.write(raw)
 
+            def _stream(self, payload: dict, include_usage: bool) -> None:
+                """The answer as server-sent events, a word a chunk; a client that hangs up stops it."""
+                choice = payload["choices"][0]
+                pieces = re.findall(r"\s*\S+", choice["message"]["content"])
+                chunks = [
+                    {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+                    for p in pieces
+                ]
+                chunks.append(
+                    {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}
+                )
+                if include_usage:
+                    chunks.append({"choices": [], "usage": payload["usage"]})
+                self.close_connection = True
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                sent = 0
+                try:
+                    for chunk in chunks:
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        sent += 1
+                        time.sleep(sim.stream_delay_s)
+                    self.wfile.write(b"data: [DONE]\n\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                with sim.lock:
+                    sim.streamed.append((len(chunks), sent))
+
             def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
@@ -258,6 +292,9 @@ class SimServer:
                     return
                 except LookupError as exc:
                     self._send(404, {"error": {"message": f"The model `{exc.args[0]}` does not exist."}})
+                    return
+                if self.path == "/v1/chat/completions" and body.get("stream"):
+                    self._stream(payload, bool((body.get("stream_options") or {}).get("include_usage")))
                     return
                 self._send(200, payload, cut=fault == "cut_body")
                 if self.path == "/v1/chat/completions" and fault != "cut_body":

@@ -306,3 +306,25 @@ def test_novel_fits_a_server_window_smaller_than_n_ctx(tmp_path):
     assert max(totals) <= 2400 - 16
     # Scene calls asked for 1800 tokens after a ~760-token prompt and were cut to what the window leaves.
     assert sum(total == 2400 - 16 for total in totals) >= 3
+
+
+def test_a_watched_chat_streams_and_hangs_up_once_the_watch_says_stop():
+    with SimServer() as sim:
+        backend = backend_for(sim, server_kind="vllm")
+        sim.fake.enqueue("The lamp was lit. " + "The gulls cried over the rock again and again. " * 300)
+        seen: list[str] = []
+        out = backend.complete(MSGS, SAMPLING, watch=lambda text: seen.append(text) or len(seen) == 3)
+        assert out.finish_reason == "halted" and out.text == seen[-1] and out.text.count(".") == 3
+        assert out.tokens_out == sim_tokens(out.text)
+        assert out.tokens_in == sim_prompt_tokens([m.model_dump() for m in MSGS])
+        chunks, sent = sim.streamed[-1]
+        assert sent < chunks, "the server went on generating after the client stopped reading"
+        chats = [body for path, body, _ in sim.requests if path == "/v1/chat/completions"]
+        assert chats[-1]["stream"] is True
+        # A stream the watch lets run is the whole answer, with the server's own usage.
+        sim.fake.enqueue("One line. Two lines.")
+        whole = backend.complete(MSGS, SAMPLING, watch=lambda text: False)
+        assert (whole.text, whole.finish_reason) == ("One line. Two lines.", "stop")
+        assert whole.tokens_out == sim_tokens("One line. Two lines.")
+        chats = [body for path, body, _ in sim.requests if path == "/v1/chat/completions"]
+        assert chats[-1]["stream_options"] == {"include_usage": True}

@@ -66,3 +66,31 @@ def test_llamacpp_counts_tokens_with_the_model_tokenizer():
     text = "The lamp turned all night over the grey water."
     assert backend.count_tokens(text) == len(backend._llama(None).tokenize(text.encode(), add_bos=False))
     assert backend.count_tokens(text) != 0 and abs(backend.count_tokens(text) - fallback_count(text)) < 10
+
+
+def test_llamacpp_stops_a_watched_chat_at_a_sentence_end_and_keeps_what_it_evaluated():
+    from engine.backends.llamacpp import LlamaCppBackend
+    from engine.schema import Message, Sampling
+
+    backend = LlamaCppBackend(n_ctx=1024)
+    messages = [
+        Message(role="system", content="You are a novelist."),
+        Message(role="user", content="Write a paragraph about a lighthouse keeper in a storm."),
+    ]
+    sampling = Sampling(max_tokens=160, seed=3, temperature=0.8)
+    plain = backend.complete(messages, sampling)
+    seen: list[str] = []
+    halted = backend.complete(messages, sampling, watch=lambda text: seen.append(text) or len(seen) == 2)
+    assert halted.finish_reason == "halted" and halted.text == seen[-1]
+    assert plain.text.startswith(halted.text) and len(halted.text) < len(plain.text)
+    assert halted.tokens_in == plain.tokens_in and 0 < halted.tokens_out < plain.tokens_out
+    # The next turn finds the prompt and the generated words in the KV cache.
+    follow_up = [
+        *messages,
+        Message(role="assistant", content=halted.text),
+        Message(role="user", content="Go on."),
+    ]
+    assert (
+        backend.complete(follow_up, sampling.model_copy(update={"max_tokens": 8})).tokens_cached
+        > plain.tokens_in
+    )

@@ -281,10 +281,10 @@ class DeadManWalking(FakeBackend):
 
     EVIDENCE = "Old Callum walked into the bothy and laughed at the fire"
 
-    def complete(self, messages, sampling, *, json_schema=None, adapter=None):
+    def complete(self, messages, sampling, *, json_schema=None, adapter=None, watch=None):
         last, first_user = messages[-1].content, messages[1].content
         if last.startswith("Check the scene you just wrote"):
-            scene_text = messages[-2].content
+            scene_text = " ".join(m.content for m in messages if m.role == "assistant")  # the scene's turns
             answer = {"contradictions": [], "updates": []}
             if "NOVEL PROGRESS: 12%" in first_user:  # scene 2 of 8
                 answer["updates"] = [
@@ -315,7 +315,7 @@ class DeadManWalking(FakeBackend):
         elif "SCENE GOAL:" in last and "NOVEL PROGRESS: 50%" in last and not getattr(self, "_revived", False):
             self._revived = True
             self.enqueue(f"{self.EVIDENCE}. " + "The rain kept on over the slates all night. " * 40)
-        return super().complete(messages, sampling, json_schema=json_schema, adapter=adapter)
+        return super().complete(messages, sampling, json_schema=json_schema, adapter=adapter, watch=watch)
 
 
 def test_a_revived_dead_character_is_flagged_redrafted_once_and_listed(db_path, runner):

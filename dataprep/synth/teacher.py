@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dataprep.calllog import CallLog
 from dataprep.hashing import content_key
-from engine.backends.base import Backend, Completion
+from engine.backends.base import Backend, Completion, Watch
 from engine.calls import CallGate, MalformedOutput, ModelClient
 from engine.config import Settings
 from engine.eval.answer_judge import AnswerJudge
@@ -55,6 +55,7 @@ class CheckedAnswers(Backend):
         *,
         json_schema: dict | None = None,
         adapter: str | None = None,
+        watch: Watch | None = None,
     ) -> Completion:
         completion = self.inner.complete(messages, sampling, json_schema=json_schema, adapter=adapter)
         if json_schema is None and (problem := self.problem(completion)):

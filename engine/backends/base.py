@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel
@@ -16,9 +18,23 @@ if TYPE_CHECKING:
     from engine.config import Settings
 
 
+# Called with the text generated so far while a streaming backend generates; True stops the call there.
+Watch = Callable[[str], bool]
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"”’)]*$")
+
+
+def at_sentence_end(text: str, delta: str) -> bool:
+    """Whether `text` ends a sentence that `delta`, arriving next, does not go on: where a streaming
+    backend asks its watch (the fake backend's `streamed` uses the same rule)."""
+    return bool(delta[:1].isspace() and _SENTENCE_END.search(text))
+
+
 class Completion(BaseModel):
     text: str
-    finish_reason: Literal["stop", "length"] = "stop"
+    # halted: the caller's watch stopped it (the scene loop stops a chunk once it loops).
+    finish_reason: Literal["stop", "length", "halted"] = "stop"
     tokens_in: int = 0
     tokens_out: int = 0
     # Prompt tokens the serving engine took from its prefix cache, when it says (vLLM, llama.cpp).
@@ -66,7 +82,10 @@ class Backend(ABC):
         *,
         json_schema: dict | None = None,
         adapter: str | None = None,
-    ) -> Completion: ...
+        watch: Watch | None = None,
+    ) -> Completion:
+        """One chat completion. `watch` (prose calls only, never with a schema) may be ignored by a
+        backend that cannot stop a generation half-way; the caller then cuts the text afterwards."""
 
     def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
         """Raw completion: the model continues `prompt` as it is, no chat template. Continuation-trained

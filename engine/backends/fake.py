@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import time
 from collections import deque
 
 from pydantic import Field
 
-from engine.backends.base import Backend, Completion, TransientBackendError
+from engine.backends.base import Backend, Completion, TransientBackendError, Watch
 from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 
@@ -146,6 +147,15 @@ class FakeOptions(BackendOptions):
     words_per_call: int | None = Field(default=None, ge=1)
 
 
+def streamed(text: str, finish: str, watch: Watch) -> tuple[str, str]:
+    """The text as a streaming backend under `watch` returns it: cut where watch first says stop (it is
+    asked at every sentence end, as the scene loop's watch only looks there)."""
+    for m in re.finditer(r"[.!?][\"”’)]*(?=\s)", text):
+        if watch(text[: m.end()]):
+            return text[: m.end()], "halted"
+    return text, finish
+
+
 @register
 class FakeBackend(Backend):
     name = "fake"
@@ -192,6 +202,7 @@ class FakeBackend(Backend):
         *,
         json_schema: dict | None = None,
         adapter: str | None = None,
+        watch: Watch | None = None,
     ) -> Completion:
         self.calls += 1
         self.history.append(
@@ -205,8 +216,12 @@ class FakeBackend(Backend):
         rng = _rng(*key)
         tokens_in = self.count_prompt_tokens(messages)
         if self._scripted:
-            text = self._scripted.popleft()
-            return Completion(text=text, tokens_in=tokens_in, tokens_out=self.count_tokens(text))
+            text, finish = self._scripted.popleft(), "stop"
+            if watch is not None:
+                text, finish = streamed(text, finish, watch)
+            return Completion(
+                text=text, finish_reason=finish, tokens_in=tokens_in, tokens_out=self.count_tokens(text)
+            )
         if self.fault_rate and rng.random() < self.fault_rate:
             fault = rng.choice(["error", "malformed", "truncated"])
             if fault == "error" or json_schema is None:
@@ -224,6 +239,8 @@ class FakeBackend(Backend):
             n = min(self.words_per_call or budget, budget)
             text = prose(rng, n)
             finish = "length" if n >= budget else "stop"
+            if watch is not None:
+                text, finish = streamed(text, finish, watch)
         return Completion(
             text=text, finish_reason=finish, tokens_in=tokens_in, tokens_out=self.count_tokens(text)
         )

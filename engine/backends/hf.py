@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from engine.backends.base import Backend, BackendError, Completion
+from engine.backends.base import Backend, BackendError, Completion, Watch
 from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 
@@ -180,6 +180,7 @@ class HFBackend(Backend):
         *,
         json_schema: dict | None = None,
         adapter: str | None = None,
+        watch: Watch | None = None,
     ) -> Completion:
         input_ids, attention = self._prompt_ids(messages)
         return self._generate(input_ids, attention, sampling, adapter)

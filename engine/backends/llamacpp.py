@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from engine.backends.base import Backend, BackendError, Completion
+from engine.backends.base import Backend, BackendError, Completion, Watch, at_sentence_end
 from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 
@@ -55,11 +55,39 @@ def sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
     )
 
 
+def watched_chat(llama: Any, kwargs: dict, watch: Watch) -> dict:
+    """A streamed chat completion that `watch` may stop at a sentence end, shaped like a plain one.
+
+    A stream reports no usage: the prompt is what the model had evaluated when the first token came
+    (measured equal to the plain call's prompt_tokens), and each content chunk is one token."""
+    text, finish, prompt_tokens, chunks = "", "stop", None, 0
+    stream = llama.create_chat_completion(**kwargs, stream=True)
+    for chunk in stream:
+        choice = chunk["choices"][0]
+        delta = choice["delta"].get("content") or ""
+        if delta:
+            if prompt_tokens is None:
+                prompt_tokens = llama.n_tokens
+            if at_sentence_end(text, delta) and watch(text):
+                finish = "halted"
+                stream.close()  # stops generation; the KV cache keeps what was evaluated
+                break
+            text += delta
+            chunks += 1
+        if choice.get("finish_reason"):
+            finish = "length" if choice["finish_reason"] == "length" else "stop"
+    return {
+        "choices": [{"message": {"content": text}, "finish_reason": finish}],
+        "usage": {"prompt_tokens": prompt_tokens or llama.n_tokens, "completion_tokens": chunks},
+    }
+
+
 def _completion(out: dict, text: str | None, cached: int) -> Completion:
     usage = out.get("usage") or {}
+    finish = out["choices"][0].get("finish_reason")
     return Completion(
         text=text or "",
-        finish_reason="length" if out["choices"][0].get("finish_reason") == "length" else "stop",
+        finish_reason=finish if finish in ("length", "halted") else "stop",
         tokens_in=usage.get("prompt_tokens", 0),
         tokens_out=usage.get("completion_tokens", 0),
         tokens_cached=cached,
@@ -141,13 +169,17 @@ class LlamaCppBackend(Backend):
         *,
         json_schema: dict | None = None,
         adapter: str | None = None,
+        watch: Watch | None = None,
     ) -> Completion:
         kwargs = {"messages": [m.model_dump() for m in messages], **sampling_kwargs(sampling)}
         if json_schema is not None:
             # llama.cpp turns the schema into a grammar, so the answer is shaped by construction;
             # it can still be cut off by max_tokens, which ModelClient detects and retries.
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
-        out, cached = self._run(adapter, lambda llama: llama.create_chat_completion(**kwargs))
+        if watch is None:
+            out, cached = self._run(adapter, lambda llama: llama.create_chat_completion(**kwargs))
+        else:
+            out, cached = self._run(adapter, lambda llama: watched_chat(llama, kwargs, watch))
         return _completion(out, out["choices"][0]["message"]["content"], cached)
 
     def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:

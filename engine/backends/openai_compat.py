@@ -22,13 +22,21 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from engine.backends.base import Backend, BackendError, Completion, TransientBackendError
+from engine.backends.base import (
+    Backend,
+    BackendError,
+    Completion,
+    TransientBackendError,
+    Watch,
+    at_sentence_end,
+)
 from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 from engine.tokens import fallback_count
@@ -130,7 +138,7 @@ def parse_completion(payload: Any) -> Completion:
         usage = payload.get("usage") or {}
         return Completion(
             text=text,
-            finish_reason="length" if finish == "length" else "stop",
+            finish_reason=finish if finish in ("length", "halted") else "stop",
             tokens_in=int(usage.get("prompt_tokens") or 0),
             tokens_out=int(usage.get("completion_tokens") or 0),
             # vLLM (--enable-prompt-tokens-details) and hosted APIs report what their prefix cache served.
@@ -347,12 +355,13 @@ class OpenAICompatBackend(Backend):
         self._lock = threading.Lock()
 
     # HTTP -------------------------------------------------------------------------------------------------
-    def _request(self, method: str, url: str, body: dict | None = None, what: str | None = None) -> Any:
+    @contextmanager
+    def _transport(self, what: str) -> Iterator[None]:
+        """httpx failures as the engine's errors: all of them transient (the next try may connect)."""
         import httpx
 
-        what = what or f"{method} {url}"
         try:
-            response = self._http.request(method, url, json=body)
+            yield
         except httpx.TimeoutException as exc:
             raise TransientBackendError(f"{what}: timed out ({type(exc).__name__})") from None
         except httpx.ConnectError as exc:
@@ -361,6 +370,11 @@ class OpenAICompatBackend(Backend):
             ) from None
         except httpx.TransportError as exc:  # dropped connection, protocol error mid-answer
             raise TransientBackendError(f"{what}: connection failed ({type(exc).__name__}: {exc})") from None
+
+    def _request(self, method: str, url: str, body: dict | None = None, what: str | None = None) -> Any:
+        what = what or f"{method} {url}"
+        with self._transport(what):
+            response = self._http.request(method, url, json=body)
         if response.status_code >= 400:
             raise classify_status(response, what)
         try:
@@ -368,6 +382,52 @@ class OpenAICompatBackend(Backend):
         except ValueError:
             # A 200 with a cut or garbled body (a proxy, a crashed worker): the next try may be whole.
             raise TransientBackendError(f"{what}: malformed JSON body ({response.text[:80]!r})") from None
+
+    def _streamed_chat(self, body: dict, messages: list[Message], watch: Watch) -> Completion:
+        """A streamed chat completion that `watch` may stop at a sentence end: closing the stream makes
+        vLLM and llama.cpp abort the request, so the tokens after it are never generated. Usage comes in
+        the last chunk where the server sends it (stream_options); a halted stream has none, and its
+        tokens are counted here."""
+        what = "chat completion"
+        body = {**body, "stream": True}
+        if self.server_kind() in ("vllm", "llamacpp", "openai"):
+            body["stream_options"] = {"include_usage": True}
+        text, finish, usage = "", "stop", {}
+        with (
+            self._transport(what),
+            self._http.stream("POST", f"{self.base_url}/chat/completions", json=body) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                raise classify_status(response, what)
+            for line in response.iter_lines():
+                data = line.removeprefix("data:").strip()
+                if not line.startswith("data:") or not data:
+                    continue
+                if data == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(data)
+                    usage = chunk.get("usage") or usage
+                    choice = (chunk.get("choices") or [{}])[0]
+                    delta = (choice.get("delta") or {}).get("content") or ""
+                except (ValueError, AttributeError, TypeError):
+                    raise TransientBackendError(f"{what}: malformed stream chunk ({data[:80]!r})") from None
+                if delta:
+                    if at_sentence_end(text, delta) and watch(text):
+                        finish = "halted"
+                        break
+                    text += delta
+                if choice.get("finish_reason"):
+                    finish = "length" if choice["finish_reason"] == "length" else "stop"
+        if finish == "halted" or not usage:
+            usage = {
+                "prompt_tokens": self.count_prompt_tokens(messages),
+                "completion_tokens": self.count_tokens(text),
+            }
+        return parse_completion(
+            {"choices": [{"message": {"content": text}, "finish_reason": finish}], "usage": usage}
+        )
 
     def _aux(self, fn: Callable[[], Any]) -> Any:
         """Bounded retries for idempotent side requests (models, tokenize).
@@ -479,8 +539,11 @@ class OpenAICompatBackend(Backend):
         *,
         json_schema: dict | None = None,
         adapter: str | None = None,
+        watch: Watch | None = None,
     ) -> Completion:
         body = chat_body(self.served_name(adapter), messages, sampling, json_schema, self.server_kind())
+        if watch is not None and json_schema is None:
+            return self._streamed_chat(body, messages, watch)
         payload = self._request("POST", f"{self.base_url}/chat/completions", body, what="chat completion")
         return parse_completion(payload)
 

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine.backends.base import Backend, BackendError, Completion
+from engine.backends.base import Backend, BackendError, Completion, Watch
 from engine.backends.registry import BackendOptions, register
 from engine.lora import VLLM_LORA_RANKS, vllm_rank_for
 from engine.schema import Message, Sampling
@@ -151,6 +151,7 @@ class VLLMBackend(Backend):
         *,
         json_schema: dict | None = None,
         adapter: str | None = None,
+        watch: Watch | None = None,
     ) -> Completion:
         self.check([adapter] if adapter else None)
         params = build_sampling_params(self._sp, sampling_kwargs(sampling, json_schema, self._api))

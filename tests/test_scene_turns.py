@@ -1,0 +1,104 @@
+"""A scene is drafted as a conversation of turns: a looping chunk is stopped where it starts looping,
+each kept chunk is its own turn, and the review and summary follow-ups extend that same conversation
+(what a prefix cache needs), also after a restart."""
+
+from __future__ import annotations
+
+import json
+
+from engine.backends.fake import FakeBackend, streamed
+from engine.calls import ModelClient
+from engine.config import resolve_settings
+from engine.drafting import draft_scene, joined, loop_watch, scene_conversation, scene_prompt, turns_of
+from engine.novel import Story
+from engine.prompts import SummaryFollowupPrompt
+from engine.schema import Message, RunningSummary, Sampling, SceneGoal, Seed
+from engine.summary import field_specs
+
+SYSTEM = Message(role="system", content="You are a novelist.")
+FRESH = (
+    "Isla climbed the stair with the oil can. The glass was cold and wet with spray. "
+    "Below her the boat from the mainland rounded the reef at last."
+)
+LOOP = "The gulls cried over the grey rock and the wind came down from the north again. "
+
+
+def test_the_watch_stops_a_chunk_whose_end_loops_and_lets_fresh_text_run():
+    watch = loop_watch([FRESH], frozenset())
+    assert not watch("Tobias rowed out past the skerry. " + LOOP)
+    assert watch("Tobias rowed out past the skerry. " + LOOP * 4)
+    assert watch("Tobias rowed out past the skerry.\n\n" + FRESH)  # a paragraph written already
+    # A repeat at the start that the text then leaves behind is cut afterwards, not stopped.
+    assert not watch(FRESH.split(". ")[0] + ". The keeper's log lay open on the desk, its last page blank.")
+
+
+def test_a_streaming_backend_returns_the_text_up_to_where_the_watch_stopped_it():
+    text, finish = streamed("One. Two. Three. Four.", "stop", lambda so_far: so_far.endswith("Two."))
+    assert (text, finish) == ("One. Two.", "halted")
+    assert streamed("One. Two.", "length", lambda so_far: False) == ("One. Two.", "length")
+
+
+def test_a_halted_chunk_keeps_its_fresh_part_and_the_scene_goes_on_in_its_own_turns():
+    fake = FakeBackend()
+    second = "Tobias rowed out past the skerry with the mail. He did not look up at the tower."
+    fake.enqueue(FRESH + " " + LOOP * 6, second)
+    prompt = scene_prompt(
+        RunningSummary(), "One", SceneGoal(goal="Isla waits."), progress=0, target_words=60, opening=True
+    )
+    draft = draft_scene(
+        ModelClient(fake),
+        SYSTEM,
+        prompt,
+        scene_index=0,
+        sampling_for=lambda mt, s: Sampling(max_tokens=mt, seed=s),
+        base_seed=1,
+        max_continuations=1,
+        min_fraction=0.8,
+    )
+    # The loop was stopped after its second round: the rest of it was never generated.
+    assert draft.turns[0].startswith(FRESH) and draft.turns[0].count("The gulls cried") == 1
+    assert draft.turns[1] == second and draft.text == joined(draft.turns)
+    assert any(c.kind == "loop" for c in draft.cuts)
+    continuation = fake.history[1]["messages"]
+    assert [m.role for m in continuation] == ["system", "user", "assistant", "user"]
+    assert continuation[2].content == draft.turns[0]
+    assert continuation[:3] == scene_conversation(SYSTEM, prompt, draft.turns[:1])
+
+
+def _story(db_path, **flags):
+    settings = resolve_settings(None, env={}, flags={"backend": "fake", "db": db_path, **flags})
+    seed = Seed(premise="A keeper finds a letter.", scenes=3, target_words=900, scene_words=300, seed=3)
+    return Story.start(seed, settings)
+
+
+def test_review_and_summary_resend_the_scene_conversation_the_last_continuation_built(db_path):
+    fake = FakeBackend(words_per_call=120)  # 300-word scenes: three turns each
+    story = _story(db_path)
+    story.draft(backend=fake)
+    chats = [h["messages"] for h in fake.history if h["json_schema"] is None and len(h["messages"]) > 2]
+    structured = [
+        h["messages"] for h in fake.history if h["json_schema"] is not None and len(h["messages"]) > 3
+    ]
+    assert chats, "no scene took a continuation"
+    for continuation in chats:
+        # Every later call of the same scene starts with this continuation request, byte for byte.
+        later = [m for m in structured if m[: len(continuation)] == continuation]
+        assert len(later) >= 2, "review and summary must extend the scene's own conversation"
+    for row in story.store.scenes(story.id):
+        saved = json.loads(row["turns_json"])
+        assert saved and joined(saved) == row["text"] and len(saved) <= row["continuations"] + 1
+
+
+def test_a_summary_asked_after_a_restart_sends_what_an_uninterrupted_run_sends(db_path):
+    fake = FakeBackend(words_per_call=120)  # 300-word scenes: three turns each
+    story = _story(db_path)
+    story.draft(backend=fake)
+    question = SummaryFollowupPrompt(fields=field_specs()).render()
+    sent = [h["messages"] for h in fake.history if h["messages"][-1].content == question]
+    assert len(sent) == 3
+    # What write_summary rebuilds from the database for scene 2 (as after a restart) is what it sent.
+    row = story.store.scene(story.id, 1)
+    drafter = story._drafter(story.settings(env={}), fake, None)
+    prompt = drafter.scene_prompt_for(1, story.store.summary_after(story.id, 0), drafter.bible_before(1))
+    rebuilt = scene_conversation(drafter.context.system, prompt, turns_of(row["text"], row["turns_json"]))
+    assert len(rebuilt) > 3 and sent[1][:-1] == rebuilt
