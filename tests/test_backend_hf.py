@@ -121,3 +121,21 @@ def test_merged_adapters_write_what_switched_adapters_write(lora_dirs):
     merged.close()
     assert got == expected
     assert len(set(got.values())) == 3
+
+
+@pytest.mark.integration
+def test_a_watch_stops_generate_at_a_sentence_end():
+    from engine.backends.hf import HFBackend
+
+    backend = HFBackend(None, device="cpu", n_threads=2)
+    messages = [
+        MSGS[0],
+        Message(role="user", content="Write a paragraph about a lighthouse keeper in a storm."),
+    ]
+    sampling = Sampling(temperature=0.8, max_tokens=120, seed=11)
+    plain = backend.complete(messages, sampling)
+    seen: list[str] = []
+    halted = backend.complete(messages, sampling, watch=lambda text: seen.append(text) or len(seen) == 2)
+    backend.close()
+    assert halted.finish_reason == "halted" and halted.text == seen[-1]
+    assert plain.text.startswith(halted.text) and 0 < halted.tokens_out < plain.tokens_out

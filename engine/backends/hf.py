@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from engine.backends.base import Backend, BackendError, Completion, Watch
+from engine.backends.base import Backend, BackendError, Completion, Watch, at_sentence_end
 from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 
@@ -67,6 +67,25 @@ def cut_at_stop(text: str, stop: list[str]) -> str:
     """generate() stops *after* a stop string; the OpenAI convention leaves it out of the answer."""
     cut = min((i for s in stop if (i := text.find(s)) >= 0), default=-1)
     return text if cut < 0 else text[:cut]
+
+
+class WatchCriterion:
+    """A `generate` stopping criterion that asks `watch` at each sentence end (a new token that starts
+    with whitespace after one that ended a sentence) and remembers where it said stop."""
+
+    def __init__(self, tokenizer: Any, prompt_tokens: int, watch: Watch) -> None:
+        self.tokenizer, self.prompt_tokens, self.watch = tokenizer, prompt_tokens, watch
+        self.at: int | None = None
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+        new = input_ids[0, self.prompt_tokens :].tolist()
+        if len(new) < 2 or not self.tokenizer.decode(new[-1:], skip_special_tokens=True)[:1].isspace():
+            return False
+        head = self.tokenizer.decode(new[:-1], skip_special_tokens=True)
+        if at_sentence_end(head, " ") and self.watch(head):
+            self.at = len(new) - 1
+            return True
+        return False
 
 
 class HFOptions(BackendOptions):
@@ -183,7 +202,7 @@ class HFBackend(Backend):
         watch: Watch | None = None,
     ) -> Completion:
         input_ids, attention = self._prompt_ids(messages)
-        return self._generate(input_ids, attention, sampling, adapter)
+        return self._generate(input_ids, attention, sampling, adapter, watch if json_schema is None else None)
 
     def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
         """`generate` on the prompt as it is (the tokenizer's own BOS, no chat template)."""
@@ -191,13 +210,21 @@ class HFBackend(Backend):
         return self._generate(encoded["input_ids"], encoded["attention_mask"], sampling, adapter)
 
     def _generate(
-        self, input_ids: Any, attention: Any, sampling: Sampling, adapter: str | None
+        self,
+        input_ids: Any,
+        attention: Any,
+        sampling: Sampling,
+        adapter: str | None,
+        watch: Watch | None = None,
     ) -> Completion:
         if adapter is not None and adapter not in self.adapters:
             raise BackendError(f"adapter '{adapter}' is not configured (known: {sorted(self.adapters)})")
         kwargs = generate_kwargs(sampling, self.tokenizer.eos_token_id)
         if "stop_strings" in kwargs:
             kwargs["tokenizer"] = self.tokenizer
+        halt = WatchCriterion(self.tokenizer, int(input_ids.shape[1]), watch) if watch else None
+        if halt:
+            kwargs["stopping_criteria"] = [halt]
         with self._lock, self._torch.inference_mode(), self._adapter(adapter):
             if sampling.seed is not None:
                 # Seeded per call, so a call's answer depends on its own seed, not on the calls before it.
@@ -210,6 +237,12 @@ class HFBackend(Backend):
                 **kwargs,
             )
         new = out[0, input_ids.shape[1] :].tolist()
+        if halt and halt.at is not None:
+            new = new[: halt.at]
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            return Completion(
+                text=text, finish_reason="halted", tokens_in=int(input_ids.shape[1]), tokens_out=len(new)
+            )
         eos = self.tokenizer.eos_token_id
         ended = bool(new) and (new[-1] in eos if isinstance(eos, list) else new[-1] == eos)
         text = self.tokenizer.decode(new, skip_special_tokens=True)
