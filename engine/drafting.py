@@ -79,7 +79,8 @@ class SceneDraft(BaseModel):
     continuations: int
     # What the repetition guard cut (leaked prompt text, repeated paragraphs, loops), for the record.
     cuts: list[Cut] = []
-    # The chunks the text is made of, each one model turn (see scene_conversation).
+    # The text before the last chunk and that chunk, as the last request and its answer had them (see
+    # scene_conversation).
     turns: list[str] = []
 
 
@@ -109,10 +110,14 @@ def scene_prompt(
 
 
 def scene_conversation(system: Message, prompt: ScenePrompt, turns: list[str] | None = None) -> list[Message]:
-    """The scene's own conversation: the scene prompt, then each chunk the model wrote as its own turn
-    with the continuation request that asked for the next. Continuations, review and summary extend
-    it, so a server's prefix cache (and llama.cpp's in-process KV cache) serves all that came before:
-    a scene resent as one joined turn is new text from the first join on."""
+    """The scene's own conversation: the scene prompt, then the scene as the model's turns, each turn
+    after the first preceded by the continuation request that asked for it.
+
+    A continuation request shows the scene so far as one turn (a 135M model answering after many short
+    turns of its own writes short, restarting answers), so a scene's `turns` are at most two: the text
+    before its last chunk, and that chunk. The review and summary follow-ups extend exactly the last
+    request and its answer, which a server's prefix cache (and llama.cpp's in-process KV cache) then
+    serves whole."""
     messages = [system, Message(role="user", content=prompt.render())]
     written = ""
     for k, turn in enumerate(turns or []):
@@ -181,7 +186,8 @@ def grow_text(
     """Ask for text until `target_words`, or a natural stop past `min_fraction` of it, at most
     `max_continuations` times after the first call: the one loop of chat and continuation scenes.
 
-    `request(turns)` is what to send given the chunks kept so far ([] before the first call);
+    `request(turns)` is what to send given the scene so far as turns ([] before the first call; see
+    scene_conversation);
     `complete(request, max_tokens, call_number, watch)` makes one model call, which a streaming backend
     stops once `watch` sees it loop. A continuation that restates the end of the scene loses the
     restated words, and every chunk passes the repetition guard against the scene so far, the `recent`
@@ -207,7 +213,7 @@ def grow_text(
         )
         guarded = guard_chunk(chunk, earlier, book_paragraphs=book_paragraphs)
         if guarded.text:
-            turns.append(guarded.text)
+            turns = [text, guarded.text] if text else [guarded.text]
             text = join_chunks(text, guarded.text)
         cuts += ([restart] if restart else []) + guarded.cuts
         finish = completion.finish_reason
@@ -241,7 +247,7 @@ def draft_scene(
         written = joined(turns)
         left = prompt.target_words - count_words(written)
         follow_up = [
-            *scene_conversation(system, prompt, turns),
+            *scene_conversation(system, prompt, [written]),
             Message(role="user", content=ContinuePrompt(words_left=left, pov=prompt.pov).render()),
         ]
         room = client.room(follow_up)

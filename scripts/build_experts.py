@@ -1,7 +1,7 @@
 """Rebuild the two example style experts of stories/experts/registry.yaml: LoRA adapters on the default model
 (SmolLM2-135M-Instruct), trained on CPU in continuation mode with `novelcraft train`.
 
-    .venv/bin/python scripts/build_experts.py [--steps 200] [--threads 2] [--only holmes] [--dry-run]
+    .venv/bin/python scripts/build_experts.py [--steps 70] [--threads 2] [--only holmes] [--dry-run]
 
 For each expert: the author's book -> runs/experts/data/NAME.jsonl ({"text": passage}, the book's last 10%
 held out in NAME.held-out.jsonl) -> a training config runs/experts/NAME.yaml -> `novelcraft train run`
@@ -35,8 +35,9 @@ EXPERTS = {
 
 
 def training_config(name: str, data: Path, steps: int, threads: int) -> dict:
-    """LoRA r16 on every linear layer; 256-token blocks, 4 per step: 200 steps see ~200k tokens, about
-    the whole Holmes book and most of Jane Eyre, enough to move function-word habits (what Delta reads)."""
+    """LoRA r16 on every linear layer; 256-token blocks, 4 per step: 70 steps see ~72k tokens (60% of the
+    Holmes book, a third of Jane Eyre), 13-26 min each on 2 cores, and move function-word habits (what
+    Delta reads); more steps move them further."""
     return {
         "base_model": "default",
         "adapter": "lora",
@@ -82,7 +83,7 @@ def novelcraft(*args: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=200, help="optimizer steps per expert")
+    parser.add_argument("--steps", type=int, default=70, help="optimizer steps per expert")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--only", choices=sorted(EXPERTS), action="append", help="build only these")
     parser.add_argument("--force", action="store_true", help="train again even if the adapter exists")

@@ -1,6 +1,6 @@
-"""A scene is drafted as a conversation of turns: a looping chunk is stopped where it starts looping,
-each kept chunk is its own turn, and the review and summary follow-ups extend that same conversation
-(what a prefix cache needs), also after a restart."""
+"""A scene's conversation: a looping chunk is stopped where it starts looping, each continuation request
+shows the scene so far as one turn, and the review and summary follow-ups extend exactly the last request
+and its answer (what a prefix cache needs), also after a restart."""
 
 from __future__ import annotations
 
@@ -79,14 +79,16 @@ def test_review_and_summary_resend_the_scene_conversation_the_last_continuation_
     structured = [
         h["messages"] for h in fake.history if h["json_schema"] is not None and len(h["messages"]) > 3
     ]
-    assert chats, "no scene took a continuation"
-    for continuation in chats:
-        # Every later call of the same scene starts with this continuation request, byte for byte.
-        later = [m for m in structured if m[: len(continuation)] == continuation]
-        assert len(later) >= 2, "review and summary must extend the scene's own conversation"
+    last_requests = {m[1].content: m for m in chats}  # per scene prompt, its last continuation request
+    assert len(last_requests) == 3, "every scene takes continuations"
+    for request in last_requests.values():
+        assert [m.role for m in request] == ["system", "user", "assistant", "user"]  # the scene as one turn
+        # The review and the summary start with this request, byte for byte, then its answer.
+        later = [m for m in structured if m[: len(request)] == request]
+        assert len(later) == 2 and all(m[len(request)].role == "assistant" for m in later)
     for row in story.store.scenes(story.id):
         saved = json.loads(row["turns_json"])
-        assert saved and joined(saved) == row["text"] and len(saved) <= row["continuations"] + 1
+        assert len(saved) == 2 and joined(saved) == row["text"]
 
 
 def test_a_summary_asked_after_a_restart_sends_what_an_uninterrupted_run_sends(db_path):
