@@ -28,8 +28,10 @@ SamplingFor = Callable[[int, int], Sampling]
 # prompt stays flat however long the scene grows.
 TAIL_WORDS = 220
 TOKENS_PER_WORD = 1.5
-# A chunk the guard would cut this many words from at its end is looping (see loop_watch).
-HALT_CUT_WORDS = 25
+# A chunk the guard would cut this many words from at its end is in a runaway loop (see loop_watch). Not
+# fewer: with its repeat penalty the default model often escapes a short loop, and the guard keeps what
+# comes after; stopped at 25 words, it looped again at the next call until the scene ran out of calls.
+HALT_CUT_WORDS = 120
 # A follow-up turn that leaves less room than this for the continuation starts a fresh prompt instead.
 MIN_CONTINUATION_TOKENS = 256
 
@@ -153,8 +155,8 @@ def joined(turns: list[str]) -> str:
 
 
 def loop_watch(earlier: list[str], book_paragraphs: frozenset[str]) -> Watch:
-    """Stop a chunk as soon as the guard would cut its end by HALT_CUT_WORDS or more: a looping model
-    does not come back, and every token it loops is generated and then thrown away."""
+    """Stop a chunk once the guard would cut its end by HALT_CUT_WORDS or more: a model that has looped
+    that long does not come back, and every token it loops is generated and then thrown away."""
 
     def watch(text: str) -> bool:
         guarded = guard_chunk(text, earlier, book_paragraphs=book_paragraphs)
