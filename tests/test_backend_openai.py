@@ -5,6 +5,7 @@ Pure functions are tested directly; the HTTP shell against tests/openai_sim.py o
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -317,6 +318,9 @@ def test_a_watched_chat_streams_and_hangs_up_once_the_watch_says_stop():
         assert out.finish_reason == "halted" and out.text == seen[-1] and out.text.count(".") == 3
         assert out.tokens_out == sim_tokens(out.text)
         assert out.tokens_in == sim_prompt_tokens([m.model_dump() for m in MSGS])
+        deadline = time.monotonic() + 30
+        while not sim.streamed and time.monotonic() < deadline:
+            time.sleep(0.05)  # the server's thread notes the hang-up on its next write
         chunks, sent = sim.streamed[-1]
         assert sent < chunks, "the server went on generating after the client stopped reading"
         chats = [body for path, body, _ in sim.requests if path == "/v1/chat/completions"]

@@ -462,12 +462,13 @@ def test_call_budget_spans_the_whole_run(tmp_path: Path, books: list[Path]):
 def test_ctrl_c_stops_calls_and_the_rerun_finishes(tmp_path: Path, books: list[Path]):
     out = tmp_path / "out"
     settings = resolve_settings(env={}, flags={"backend": "fake"})
-    late: list[int] = []
+
+    interrupted = threading.Event()
 
     def on_call(n: int) -> None:
-        if pipeline.gate.stopped:
-            late.append(n)
-        if n == 5:
+        # Two workers read the call count at once, so it can step over 5: interrupt once, at 5 or after.
+        if n >= 5 and not interrupted.is_set():
+            interrupted.set()
             _thread.interrupt_main()  # what Ctrl-C does
         deadline = time.monotonic() + 10
         while n >= 5 and not pipeline.gate.stopped and time.monotonic() < deadline:
@@ -475,10 +476,20 @@ def test_ctrl_c_stops_calls_and_the_rerun_finishes(tmp_path: Path, books: list[P
 
     backend = Tracking(on_call)
     pipeline = Pipeline(out, settings, Options(splitter="llm", workers=2), backend_factory=lambda s: backend)
+    # The calls admitted when the stop came, counted under the gate's own lock: none may be admitted after.
+    admitted_at_stop: list[int] = []
+    real_stop = pipeline.gate.stop
+
+    def counted_stop() -> None:
+        with pipeline.gate._lock:
+            admitted_at_stop.append(pipeline.gate.spent)
+            real_stop()
+
+    pipeline.gate.stop = counted_stop
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(books)
     pipeline.close()
-    assert pipeline.gate.stopped and late == []  # no call started once the run was told to stop
+    assert pipeline.gate.stopped and pipeline.gate.spent == admitted_at_stop[0]
     for path in (out / "books").glob("*/book.json"):
         Book.model_validate_json(path.read_text())  # whole, never half-written
     again, result = run_fake(out, books, splitter="llm")

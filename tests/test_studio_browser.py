@@ -96,11 +96,21 @@ class Pages:
     def submit(self, css: str) -> None:
         """Click a button or link that loads another page, and wait until that page is there (a click
         returns before the browser has navigated)."""
-        from selenium.webdriver.support import expected_conditions
+        from selenium.common.exceptions import WebDriverException
 
         old = self.find("html")
         self.find(css).click()
-        self.wait().until(expected_conditions.staleness_of(old))
+
+        def left(_) -> bool:
+            # Chrome reports a page being replaced under the check as a stale element or, mid-swap, as
+            # "Node with given id does not belong to the document": both mean the old page is gone.
+            try:
+                old.is_enabled()
+            except WebDriverException:
+                return True
+            return False
+
+        self.wait().until(left)
 
     def until_text(self, css: str, predicate, timeout: float = 60) -> str:
         from selenium.common.exceptions import TimeoutException

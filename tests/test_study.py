@@ -124,13 +124,15 @@ def test_sigkill_mid_study_then_rerun_redrafts_nothing_finished(tmp_path):
 
 
 def test_ctrl_c_stops_a_study_at_once_and_the_rerun_finishes_it(tmp_path):
-    path = study_file(tmp_path, latency=100)
+    # Slow calls: on a loaded machine the study must still be drafting its first story when we look.
+    path = study_file(tmp_path, latency=400)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "engine.cli", "study", str(path), "--out", str(out), "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(v[2] >= 3 for v in _statuses(out / "stories.db").values()):
         time.sleep(0.05)
+    assert proc.poll() is None, "the study ended before it was seen drafting"
     proc.send_signal(signal.SIGINT)
     started = time.monotonic()
     _, err = proc.communicate(timeout=60)
