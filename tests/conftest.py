@@ -40,3 +40,15 @@ def short_seed(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler, whatever an earlier test or library set. A test that simulates
+    Ctrl-C needs it: interrupt_main() does nothing for a signal Python does not handle, and a child
+    process inherits an ignored SIGINT."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import _thread
 import json
 import random
-import signal
 import threading
 import time
 from pathlib import Path
@@ -458,15 +457,6 @@ def test_call_budget_spans_the_whole_run(tmp_path: Path, books: list[Path]):
     again, result = run_fake(out, books, splitter="llm")
     assert result.errors == [] and result.report["records"] > 0
     again.close()
-
-
-@pytest.fixture
-def python_sigint():
-    """Python's own SIGINT handler, whatever an earlier test or library set: interrupt_main() does
-    nothing for a signal Python does not handle."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
 
 
 def test_ctrl_c_stops_calls_and_the_rerun_finishes(tmp_path: Path, books: list[Path], python_sigint):

@@ -123,7 +123,7 @@ def test_sigkill_mid_study_then_rerun_redrafts_nothing_finished(tmp_path):
         assert manuscript(killed, sid) == manuscript(uninterrupted, ref_ids[cell]), cell
 
 
-def test_ctrl_c_stops_a_study_at_once_and_the_rerun_finishes_it(tmp_path):
+def test_ctrl_c_stops_a_study_at_once_and_the_rerun_finishes_it(tmp_path, python_sigint):
     # Slow calls: on a loaded machine the study must still be drafting its first story when we look.
     path = study_file(tmp_path, latency=400)
     out = tmp_path / "out"
