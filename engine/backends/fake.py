@@ -15,7 +15,7 @@ from collections import deque
 
 from pydantic import Field
 
-from engine.backends.base import Backend, Completion, TransientBackendError, Watch
+from engine.backends.base import Backend, Completion, TransientBackendError, Watch, at_sentence_end
 from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 
@@ -148,11 +148,12 @@ class FakeOptions(BackendOptions):
 
 
 def streamed(text: str, finish: str, watch: Watch) -> tuple[str, str]:
-    """The text as a streaming backend under `watch` returns it: cut where watch first says stop (it is
-    asked at every sentence end, as the scene loop's watch only looks there)."""
-    for m in re.finditer(r"[.!?][\"”’)]*(?=\s)", text):
-        if watch(text[: m.end()]):
-            return text[: m.end()], "halted"
+    """The text as a streaming backend under `watch` returns it: cut where watch first says stop, asked
+    at the same sentence ends (`at_sentence_end`) as the real backends ask it."""
+    for m in re.finditer(r"\s", text):
+        head = text[: m.start()]
+        if at_sentence_end(head, m.group()) and watch(head):
+            return head, "halted"
     return text, finish
 
 

@@ -81,6 +81,10 @@ class WatchCriterion:
         new = input_ids[0, self.prompt_tokens :].tolist()
         if len(new) < 2 or not self.tokenizer.decode(new[-1:], skip_special_tokens=True)[:1].isspace():
             return False
+        # Only the last few tokens decide whether a sentence just ended; decode the whole head only then.
+        tail = self.tokenizer.decode(new[-4:-1], skip_special_tokens=True)
+        if not at_sentence_end(tail, " "):
+            return False
         head = self.tokenizer.decode(new[:-1], skip_special_tokens=True)
         if at_sentence_end(head, " ") and self.watch(head):
             self.at = len(new) - 1
