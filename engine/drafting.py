@@ -27,7 +27,9 @@ SamplingFor = Callable[[int, int], Sampling]
 # Words of the scene so far shown to a continuation call: enough to keep the thread, bounded so the
 # prompt stays flat however long the scene grows.
 TAIL_WORDS = 220
-TOKENS_PER_WORD = 1.5
+# Tokens a call may spend per word still wanted: the default model's kept prose measures 1.18 tokens a
+# word; 1.5 let a first call that ran to its limit write ~950 words for an 800-word scene.
+TOKENS_PER_WORD = 1.3
 # A chunk the guard would cut this many words from at its end is in a runaway loop (see loop_watch). Not
 # fewer: with its repeat penalty the default model often escapes a short loop, and the guard keeps what
 # comes after; stopped at 25 words, it looped again at the next call until the scene ran out of calls.
@@ -133,11 +135,36 @@ def scene_conversation(system: Message, prompt: ScenePrompt, turns: list[str] | 
     return messages
 
 
+def as_written(raw: str, cleaned: str) -> str:
+    """`cleaned` (the guard's text of `raw`) in `raw`'s own bytes, line breaks and spaces, up to the
+    first word where the two differ (a cut), and as cleaned from there: the same words either way."""
+    i = j = kept_i = kept_j = 0
+    while i < len(raw) and j < len(cleaned):
+        if raw[i].isspace() and cleaned[j].isspace():
+            kept_i, kept_j = i, j
+            while i < len(raw) and raw[i].isspace():
+                i += 1
+            while j < len(cleaned) and cleaned[j].isspace():
+                j += 1
+        elif raw[i] == cleaned[j]:
+            i, j = i + 1, j + 1
+        else:
+            break
+    if i == len(raw) and j == len(cleaned):
+        return raw
+    return raw[:kept_i] + cleaned[kept_j:] if kept_i else cleaned
+
+
+def same_words(a: str, b: str) -> bool:
+    """Equal but for whitespace: a turn keeps the model's own line breaks, the scene's text the guard's."""
+    return a.split() == b.split()
+
+
 def turns_of(text: str, turns_json: str) -> list[str]:
     """A saved scene's turns; its text as one turn when it has none (an author's import, an old row)
     or they no longer make up the text."""
     turns = json.loads(turns_json or "[]")
-    return turns if turns and joined(turns) == text else [text]
+    return turns if turns and same_words(joined(turns), text) else [text]
 
 
 def join_chunks(head: str, tail: str) -> str:
@@ -197,7 +224,11 @@ def grow_text(
     with what is left."""
     recent = recent or []
     turns: list[str] = []
-    text, cuts, finish, calls = "", [], "stop", 0
+    # `text` is the scene as the guard gives it back (its paragraphs and spaces normalised); `raw` is the
+    # same words as the model wrote them, which the turns carry: a follow-up that shows the chunk byte for
+    # byte finds it in the KV cache, where one normalised chunk sent the review back to its first line
+    # break (a scene's whole text evaluated again after every first-call scene).
+    text, raw, cuts, finish, calls = "", "", [], "stop", 0
     while True:
         words_so_far = count_words(text)
         if calls and (
@@ -215,8 +246,9 @@ def grow_text(
         )
         guarded = guard_chunk(chunk, earlier, book_paragraphs=book_paragraphs)
         if guarded.text:
-            turns = [text, guarded.text] if text else [guarded.text]
-            text = join_chunks(text, guarded.text)
+            written = as_written(chunk, guarded.text)
+            turns = [raw, written] if raw else [written]
+            text, raw = join_chunks(text, guarded.text), join_chunks(raw, written)
         cuts += ([restart] if restart else []) + guarded.cuts
         finish = completion.finish_reason
         calls += 1

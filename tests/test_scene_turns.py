@@ -9,7 +9,15 @@ import json
 from engine.backends.fake import FakeBackend, streamed
 from engine.calls import ModelClient
 from engine.config import resolve_settings
-from engine.drafting import draft_scene, joined, loop_watch, scene_conversation, scene_prompt, turns_of
+from engine.drafting import (
+    as_written,
+    draft_scene,
+    joined,
+    loop_watch,
+    scene_conversation,
+    scene_prompt,
+    turns_of,
+)
 from engine.novel import Story
 from engine.prompts import SummaryFollowupPrompt
 from engine.schema import Message, RunningSummary, Sampling, SceneGoal, Seed
@@ -39,14 +47,17 @@ def test_a_streaming_backend_returns_the_text_up_to_where_the_watch_stopped_it()
     assert streamed("One. Two.", "length", lambda so_far: False) == ("One. Two.", "length")
 
 
-def test_a_halted_chunk_keeps_its_fresh_part_and_the_scene_goes_on_in_its_own_turns():
-    fake = FakeBackend()
-    second = "Tobias rowed out past the skerry with the mail. He did not look up at the tower."
-    fake.enqueue(FRESH + " " + LOOP * 30, second)
+def _two_call_scene(fake: FakeBackend, target_words: int):
+    """A scene of at most two calls (the first and one continuation) on the fake backend's script."""
     prompt = scene_prompt(
-        RunningSummary(), "One", SceneGoal(goal="Isla waits."), progress=0, target_words=60, opening=True
+        RunningSummary(),
+        "One",
+        SceneGoal(goal="Isla waits."),
+        progress=0,
+        target_words=target_words,
+        opening=True,
     )
-    draft = draft_scene(
+    return prompt, draft_scene(
         ModelClient(fake),
         SYSTEM,
         prompt,
@@ -56,6 +67,13 @@ def test_a_halted_chunk_keeps_its_fresh_part_and_the_scene_goes_on_in_its_own_tu
         max_continuations=1,
         min_fraction=0.8,
     )
+
+
+def test_a_halted_chunk_keeps_its_fresh_part_and_the_scene_goes_on_in_its_own_turns():
+    fake = FakeBackend()
+    second = "Tobias rowed out past the skerry with the mail. He did not look up at the tower."
+    fake.enqueue(FRESH + " " + LOOP * 30, second)
+    prompt, draft = _two_call_scene(fake, target_words=60)
     # The loop was stopped once 120 words of it would be cut: the rest of it was never generated.
     assert draft.turns[0].startswith(FRESH) and draft.turns[0].count("The gulls cried") == 1
     assert draft.turns[1] == second and draft.text == joined(draft.turns)
@@ -64,6 +82,20 @@ def test_a_halted_chunk_keeps_its_fresh_part_and_the_scene_goes_on_in_its_own_tu
     assert [m.role for m in continuation] == ["system", "user", "assistant", "user"]
     assert continuation[2].content == draft.turns[0]
     assert continuation[:3] == scene_conversation(SYSTEM, prompt, draft.turns[:1])
+
+
+def test_turns_keep_the_chunk_as_the_model_wrote_it_so_a_follow_up_finds_it_cached():
+    fake = FakeBackend()
+    first = "Isla climbed the stair.\nThe glass was cold  and wet with spray.\nBelow her the boat rounded the reef."
+    second = "Tobias rowed out past the skerry with the mail.\nHe did not look up at the tower."
+    fake.enqueue(first, second)
+    _, draft = _two_call_scene(fake, target_words=40)
+    # The scene's text has the guard's paragraphs; the turns are the model's own bytes, same words.
+    assert "\n\n" in draft.text and "  " not in draft.text
+    assert draft.turns == [first, second]
+    assert fake.history[1]["messages"][2].content == first  # the continuation request showed it as written
+    assert turns_of(draft.text, json.dumps(draft.turns)) == draft.turns
+    assert turns_of(draft.text + " More.", json.dumps(draft.turns)) == [draft.text + " More."]
 
 
 def _story(db_path, **flags):
@@ -105,3 +137,15 @@ def test_a_summary_asked_after_a_restart_sends_what_an_uninterrupted_run_sends(d
     prompt = drafter.scene_prompt_for(1, story.store.summary_after(story.id, 0), drafter.bible_before(1))
     rebuilt = scene_conversation(drafter.context.system, prompt, turns_of(row["text"], row["turns_json"]))
     assert len(rebuilt) > 3 and sent[1][:-1] == rebuilt
+
+
+def test_a_cut_chunk_keeps_the_model_s_bytes_up_to_its_first_cut():
+    raw = "Isla climbed.\nThe glass was cold.  SCENE GOAL: find the letter\nBelow her the boat came."
+    cleaned = "Isla climbed. The glass was cold.\n\nBelow her the boat came."
+    written = as_written(raw, cleaned)
+    assert written.startswith("Isla climbed.\nThe glass was cold.") and written.endswith(
+        "Below her the boat came."
+    )
+    assert written.split() == cleaned.split()
+    assert as_written("a\nb", "a\n\nb") == "a\nb"  # nothing cut: the chunk as written
+    assert as_written("x y", "z y") == "z y"  # differs from the first word: the cleaned text

@@ -12,10 +12,12 @@ from typing import Any
 from pydantic import Field
 
 from engine.backends.base import Backend, BackendError, Completion, Watch, at_sentence_end
+from engine.backends.llamacpp_llama import Dry, controlled_llama, shared_prefix
 from engine.backends.registry import BackendOptions, register
 from engine.schema import Message, Sampling
 
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_DRY_MULTIPLIER = 0.8
 
 
 def default_gguf() -> Path:
@@ -34,12 +36,7 @@ def default_gguf() -> Path:
 def cached_prefix(before: list[int], after: list[int], prompt_tokens: int) -> int:
     """Prompt tokens llama.cpp kept from its KV cache: the prefix the new prompt shares with what was
     evaluated before the call (it re-evaluates at least the prompt's last token to get fresh logits)."""
-    shared = 0
-    for a, b in zip(before, after[:prompt_tokens], strict=False):
-        if a != b:
-            break
-        shared += 1
-    return max(0, min(shared, prompt_tokens - 1))
+    return max(0, min(shared_prefix(before, after[:prompt_tokens]), prompt_tokens - 1))
 
 
 def sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
@@ -97,6 +94,8 @@ def _completion(out: dict, text: str | None, cached: int) -> Completion:
 class LlamaCppOptions(BackendOptions):
     # None: every core. llama.cpp threads spin, so under CPU contention 1 can be several times faster.
     n_threads: int | None = Field(default=None, ge=1)
+    # DRY's multiplier on prose calls (0: off); JSON answers must be free to quote the scene.
+    dry_multiplier: float = Field(default=DEFAULT_DRY_MULTIPLIER, ge=0)
 
 
 @register
@@ -112,6 +111,7 @@ class LlamaCppBackend(Backend):
         n_ctx: int = 4096,
         n_threads: int | None = None,
         adapters: dict[str, str] | None = None,
+        dry_multiplier: float = DEFAULT_DRY_MULTIPLIER,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -122,7 +122,8 @@ class LlamaCppBackend(Backend):
             raise BackendError(f"{path}: GGUF model file not found")
         self.model = path.name
         self.path = path
-        self._llama_cls = Llama
+        self._llama_cls = controlled_llama(Llama)
+        self._dry = Dry(multiplier=dry_multiplier) if dry_multiplier > 0 else None
         self._kwargs = dict(
             n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False, logits_all=False
         )
@@ -135,7 +136,11 @@ class LlamaCppBackend(Backend):
     @classmethod
     def from_settings(cls, settings, options: LlamaCppOptions) -> LlamaCppBackend:
         return cls(
-            settings.model, n_ctx=settings.n_ctx, n_threads=options.n_threads, adapters=settings.adapters
+            settings.model,
+            n_ctx=settings.n_ctx,
+            n_threads=options.n_threads,
+            adapters=settings.adapters,
+            dry_multiplier=options.dry_multiplier,
         )
 
     def context_window(self) -> int | None:
@@ -176,25 +181,29 @@ class LlamaCppBackend(Backend):
             # llama.cpp turns the schema into a grammar, so the answer is shaped by construction;
             # it can still be cut off by max_tokens, which ModelClient detects and retries.
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+        dry = self._dry if json_schema is None else None
         if watch is None:
-            out, cached = self._run(adapter, lambda llama: llama.create_chat_completion(**kwargs))
+            out, cached = self._run(adapter, lambda llama: llama.create_chat_completion(**kwargs), dry)
         else:
-            out, cached = self._run(adapter, lambda llama: watched_chat(llama, kwargs, watch))
+            out, cached = self._run(adapter, lambda llama: watched_chat(llama, kwargs, watch), dry)
         return _completion(out, out["choices"][0]["message"]["content"], cached)
 
     def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
         """`create_completion`: the prompt as it is, no chat template (continuation experts)."""
         out, cached = self._run(
-            adapter, lambda llama: llama.create_completion(prompt=prompt, **sampling_kwargs(sampling))
+            adapter,
+            lambda llama: llama.create_completion(prompt=prompt, **sampling_kwargs(sampling)),
+            self._dry,
         )
         return _completion(out, out["choices"][0].get("text"), cached)
 
-    def _run(self, adapter: str | None, call: Callable[[Any], dict]) -> tuple[dict, int]:
+    def _run(self, adapter: str | None, call: Callable[[Any], dict], dry: Dry | None) -> tuple[dict, int]:
         """One call on the adapter's model, and how many prompt tokens its KV cache already held."""
         try:
             with self._lock:
                 llama = self._llama(adapter)
                 before = list(llama._input_ids)
+                llama.dry = dry
                 out = call(llama)
                 prompt_tokens = (out.get("usage") or {}).get("prompt_tokens", 0)
                 return out, cached_prefix(before, list(llama._input_ids), prompt_tokens)
