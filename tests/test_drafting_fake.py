@@ -47,10 +47,18 @@ def test_resume_after_a_crash_loses_and_duplicates_nothing(db_path, tmp_path):
     class Crash(Exception):
         pass
 
+    # The prose calls (world, scene, continuation) the reference made before scene 3: crash on the next.
+    prose = ("world.j2", "scene.j2", "continue.j2")
+    before_scene_3 = sum(
+        1
+        for c in Store(tmp_path / "ref.db").calls(ref_id)
+        if c["template"] in prose and (c["scene_index"] is None or c["scene_index"] < 2)
+    )
+
     class CrashingFake(FakeBackend):
         def complete(self, *a, **kw):
             prose_calls = sum(1 for h in self.history if h["json_schema"] is None)
-            if prose_calls == 3:  # world, scene 1, scene 2: crash while scene 3 is being written
+            if prose_calls == before_scene_3:  # crash while scene 3 is being written
                 raise Crash
             return super().complete(*a, **kw)
 
