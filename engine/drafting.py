@@ -224,11 +224,11 @@ def grow_text(
     with what is left."""
     recent = recent or []
     turns: list[str] = []
-    # `text` is the scene as the guard gives it back (its paragraphs and spaces normalised); `raw` is the
-    # same words as the model wrote them, which the turns carry: a follow-up that shows the chunk byte for
-    # byte finds it in the KV cache, where one normalised chunk sent the review back to its first line
-    # break (a scene's whole text evaluated again after every first-call scene).
-    text, raw, cuts, finish, calls = "", "", [], "stop", 0
+    # `text` is the scene as the guard gives it back (its paragraphs and spaces normalised); the turns
+    # carry the same words as the model wrote them: a follow-up that shows the chunk byte for byte finds it
+    # in the KV cache, where one normalised chunk sent the review back to its first line break (a scene's
+    # whole text evaluated again after every first-call scene).
+    text, cuts, finish, calls = "", [], "stop", 0
     while True:
         words_so_far = count_words(text)
         if calls and (
@@ -247,8 +247,8 @@ def grow_text(
         guarded = guard_chunk(chunk, earlier, book_paragraphs=book_paragraphs)
         if guarded.text:
             written = as_written(chunk, guarded.text)
-            turns = [raw, written] if raw else [written]
-            text, raw = join_chunks(text, guarded.text), join_chunks(raw, written)
+            turns = [joined(turns), written] if turns else [written]
+            text = join_chunks(text, guarded.text)
         cuts += ([restart] if restart else []) + guarded.cuts
         finish = completion.finish_reason
         calls += 1
