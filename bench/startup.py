@@ -1,77 +1,127 @@
 """How long the CLI takes to answer when it drafts nothing: `--help`, `list --json`, `show --json`.
 
-    python bench/startup.py [--runs 5]
+    python bench/startup.py [--runs 11] [--against REV]
 
 Each command runs as a fresh process (what a user or a script sees), against a database with 10 fake
-stories; the median of `--runs` runs is printed with the target (< 0.5 s each).
+stories; the median of `--runs` runs is printed with the target (< 0.5 s each). The commands and the
+floor take turns within each round, so a slow spell of a noisy machine falls on all of them alike.
+`--against REV` also runs the same commands from a git worktree of REV (same interpreter and packages,
+its own database) in the same rounds, and prints the ratio: 9d9f7eb is the main the start-up target was
+set against, 83f993f the one before the commands were mounted lazily.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
 SEED = (
     "title: T\npremise: A keeper and a letter.\ntarget_words: 600\nscenes: 3\nscene_words: 200\nseed: {n}\n"
 )
 
-
 # The libraries every command needs before novelcraft runs a line of its own (settings, the CLI, its
-# output, config files): the floor a fresh process pays on this machine.
-FLOOR = "import pydantic, typer, rich.console, yaml"
+# output): the floor a fresh process pays on this machine.
+FLOOR = "import pydantic, typer, rich.console"
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, check=True
-    )
+class Checkout:
+    """novelcraft's CLI as one source tree has it, run from that tree (its modules first on the path)."""
+
+    def __init__(self, root: Path, work: Path) -> None:
+        self.root = root
+        self.env = {**os.environ, "PYTHONPATH": str(root)}
+        # Read from .pyc files, as after scripts/install.sh, whatever PYTHONDONTWRITEBYTECODE says.
+        for package in ("engine", "dataprep", "train"):
+            compileall.compile_dir(root / package, quiet=1)
+        self.db = work / "stories.db"
+        self.ids = [self.write(work, n) for n in range(10)]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "engine.cli", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=self.root,
+            env=self.env,
+        )
+
+    def write(self, work: Path, n: int) -> str:
+        seed = work / f"seed{n}.yaml"
+        seed.write_text(SEED.format(n=n))
+        done = self.cli("--db", str(self.db), "--backend", "fake", "write", str(seed), "--json")
+        return json.loads(done.stdout)["story_id"]
+
+    def commands(self) -> dict[str, Callable[[], object]]:
+        return {
+            "novelcraft --help": lambda: self.cli("--help"),
+            "novelcraft list --json": lambda: self.cli("--db", str(self.db), "list", "--json"),
+            "novelcraft show ID --json": lambda: self.cli(
+                "--db", str(self.db), "show", self.ids[0], "--json"
+            ),
+        }
 
 
 def python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
 
-def timed(*args: str, runs: int, run=cli) -> float:
-    times = []
+def timed_in_turns(jobs: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+    """The median seconds of each job, the jobs run one after the other in each of `runs` rounds."""
+    times: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(runs):
-        started = time.perf_counter()
-        run(*args)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, job in jobs.items():
+            started = time.perf_counter()
+            job()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(seconds) for name, seconds in times.items()}
+
+
+def worktree(rev: str, path: Path) -> Path:
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "-q", "--detach", str(path), rev], check=True)
+    return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--against", metavar="REV", help="Also time the CLI of this git revision.")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
-    db = work / "stories.db"
-    ids = []
-    for n in range(10):
-        seed = work / f"seed{n}.yaml"
-        seed.write_text(SEED.format(n=n))
-        ids.append(
-            json.loads(cli("--db", str(db), "--backend", "fake", "write", str(seed), "--json").stdout)[
-                "story_id"
-            ]
-        )
-    floor = timed(FLOOR, runs=args.runs, run=python)
-    rows = [
-        ("novelcraft --help", timed("--help", runs=args.runs)),
-        ("novelcraft list --json", timed("--db", str(db), "list", "--json", runs=args.runs)),
-        ("novelcraft show ID --json", timed("--db", str(db), "show", ids[0], "--json", runs=args.runs)),
-    ]
+    (work / "now").mkdir()
+    now = Checkout(REPO, work / "now")
+    jobs = {**now.commands(), "floor": lambda: python(FLOOR)}
+    before = None
+    if args.against:
+        (work / "before").mkdir()
+        before = Checkout(worktree(args.against, work / "tree"), work / "before")
+        jobs |= {f"{args.against}: {name}": job for name, job in before.commands().items()}
+    try:
+        medians = timed_in_turns(jobs, args.runs)
+    finally:
+        if before is not None:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(before.root)])
+    floor = medians.pop("floor")
     print(f"start-up, median of {args.runs} fresh processes, 10 stories in the database (target < 0.5 s)")
-    for name, seconds in rows:
-        print(f"  {name:28s} {seconds:6.3f} s   {seconds / floor:4.2f}x the floor")
+    for name in now.commands():
+        seconds = medians[name]
+        line = f"  {name:28s} {seconds:6.3f} s   {seconds / floor:4.2f}x the floor"
+        if before is not None:
+            then = medians[f"{args.against}: {name}"]
+            line += f"   {args.against}: {then:6.3f} s ({then / seconds:4.1f}x slower)"
+        print(line)
     print(f"  floor: python -c '{FLOOR}'  {floor:6.3f} s")
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.schema import CallRecord
-from engine.sqlite import BUSY_TIMEOUT_S, enable_wal, sqlite_utils
+from engine.sqlite import BUSY_TIMEOUT_S, database, enable_wal, sqlite_utils
 
 # The engine's call record with its book in place of a story.
 CALL_COLUMNS: dict[str, type] = {
@@ -51,7 +51,7 @@ class CallLog:
             str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
         )
         enable_wal(conn)
-        self.db = sqlite_utils.Database(conn)
+        self.db = database(conn)
         self._write_lock = threading.Lock()
         with self._write_lock:
             ensure_schema(self.db)

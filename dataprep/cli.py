@@ -18,11 +18,19 @@ from dataprep.pipeline import Pipeline, RunResult
 from dataprep.progress import progress_hooks
 from engine.calls import BudgetExceeded
 from engine.errors import InputError, NovelcraftError, validation_lines
-from engine.shell import EXIT_INTERRUPTED, JsonOpt, fail, out, print_json, print_plain, settings_for
+from engine.shell import (
+    EXIT_INTERRUPTED,
+    JsonOpt,
+    fail,
+    out,
+    print_json,
+    print_plain,
+    settings_for,
+    typer_app,
+)
 
-app = typer.Typer(
+app = typer_app(
     no_args_is_help=True,
-    add_completion=False,
     help="Turn books (EPUB, Gutenberg .txt, .md) into a training corpus.",
 )
 

@@ -8,25 +8,17 @@ point (dataprep and train do), so the engine imports nothing above it.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib.metadata import entry_points
+import importlib
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from typer.core import TyperGroup
 
 from engine.backends import registry
 from engine.config import Settings
-
-if TYPE_CHECKING:
-    from engine.novel import Story
-from engine.eval.cli import register as register_eval_commands
-from engine.experts.cli import register as register_expert_commands
 from engine.export import ExportFormat
-from engine.session_cli import register as register_session_commands
 from engine.shell import (
     EXIT_INTERRUPTED,
     JsonOpt,
@@ -38,53 +30,91 @@ from engine.shell import (
     out,
     print_json,
     settings_for,
+    typer_app,
 )
-from engine.studio.cli import register as register_studio_command
+
+if TYPE_CHECKING:
+    from engine.novel import Story
+
+# The engine's commands that live in their own modules, by name in the order `--help` lists them. A
+# module is imported and its commands built only when one of them is asked for (or by `--help`): typer
+# building all 42 commands and options took ~35 ms of every start, `novelcraft list` included.
+# tests/test_cli_startup.py checks this table against each module's `commands`.
+ENGINE_COMMANDS = {
+    "eval": "engine.eval.cli",
+    "judge": "engine.eval.cli",
+    "study": "engine.eval.cli",
+    "studio": "engine.studio.cli",
+    "outline": "engine.session_cli",
+    "scene": "engine.session_cli",
+    "lock": "engine.session_cli",
+    "unlock": "engine.session_cli",
+    "check": "engine.session_cli",
+    "continue": "engine.experts.cli",
+    "experts": "engine.experts.cli",
+}
 
 
 class RootGroup(ShellGroup):
-    """The root command: the engine's commands, and the command groups other packages register under the
-    `novelcraft.commands` entry point (dataprep, train), loaded only when one of them is asked for, so
-    the engine never imports the packages above it and `novelcraft list` does not pay for them."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        names = super().list_commands(ctx)
-        return names + sorted(name for name in _command_groups() if name not in names)
+    """The root command: the engine's core commands, its other commands (ENGINE_COMMANDS), and the
+    command groups other packages register under the `novelcraft.commands` entry point (dataprep,
+    train). The last two are built when asked for, so the engine never imports the packages above it
+    and `novelcraft list` pays for none of them."""
 
     listing_only = False
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # The root's help lists the groups by name; loading them would import dataprep and train.
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        names += [name for name in ENGINE_COMMANDS if name not in names]
+        return names + sorted(name for name in _package_groups() if name not in names)
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        # The root's help lists the packages' groups by name; loading them would import dataprep and train.
         self.listing_only = True
         try:
             super().format_help(ctx, formatter)
         finally:
             self.listing_only = False
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+    def get_command(self, ctx: typer.Context, name: str) -> Any:
         command = super().get_command(ctx, name)
-        entry = _command_groups().get(name)
-        if command is None and entry is not None and self.listing_only:
+        if command is not None:
+            return command
+        if name in ENGINE_COMMANDS:
+            return _module_commands(ENGINE_COMMANDS[name]).get_command(ctx, name)
+        # Only a name the engine does not know pays for reading the installed packages' entry points.
+        entry = _package_groups().get(name)
+        if entry is None:
+            return None
+        if self.listing_only:
             package = entry.value.split(".", 1)[0]
-            return click.Group(name, help=f"The {package} package's commands (novelcraft {name} --help).")
-        if command is None and entry is not None:
-            command = typer.main.get_command(entry.load())
-            command.name = name
-            self.add_command(command, name)
-        return command
+            return TyperGroup(name=name, help=f"The {package} package's commands (novelcraft {name} --help).")
+        return _package_group(name)
 
 
-@lru_cache(maxsize=1)
-def _command_groups() -> dict:
+@cache
+def _module_commands(module: str) -> TyperGroup:
+    return typer.main.get_group(importlib.import_module(module).commands)
+
+
+@cache
+def _package_groups() -> dict:
+    from importlib.metadata import entry_points
+
     return {entry.name: entry for entry in entry_points(group="novelcraft.commands")}
 
 
-app = typer.Typer(
+@cache
+def _package_group(name: str) -> Any:
+    command = typer.main.get_command(_package_groups()[name].load())
+    command.name = name
+    return command
+
+
+app = typer_app(
     cls=RootGroup,
     help="novelcraft: draft a novel from a seed file, scene by scene, resumable.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
 
 StoryId = Annotated[str, typer.Argument(help="The story's id (see `novelcraft list`).")]
@@ -140,6 +170,8 @@ class DraftProgress:
     """Scene N/M, words, tokens/s and ETA; silent when JSON is asked for."""
 
     def __init__(self, story: Story, total: int, quiet: bool) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
         self.story = story
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -304,6 +336,8 @@ def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table("id", "title", "status", "scenes", "words", "updated")
     for r in rows:
         table.add_row(
@@ -327,6 +361,8 @@ def show(ctx: typer.Context, story_id: StoryId, as_json: JsonOpt = False) -> Non
     if as_json:
         print_json(report)
         return
+    from rich.table import Table
+
     table = Table(show_header=False)
     for key, value in report.items():
         if key != "settings":
@@ -351,12 +387,6 @@ def export(
         print_json({**result, **stats})
     else:
         out.print(f"wrote {result['out']} ({stats['words']:,} words)")
-
-
-register_eval_commands(app)
-register_studio_command(app)
-register_session_commands(app)
-register_expert_commands(app)
 
 
 def run() -> None:  # pragma: no cover - the console script

@@ -1,9 +1,11 @@
-"""Writing files so that a crash never leaves half of one: the project's one atomic-write helper."""
+"""Files: the project's one atomic-write helper (a crash never leaves half of a file), and the one reader
+of TOML-or-YAML settings files (config, expert registries)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import tomllib
 from pathlib import Path
 
 
@@ -35,3 +37,20 @@ def temp_path_for(path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.stem}.{os.getpid()}.part{path.suffix}")
+
+
+def parse_toml_or_yaml(text: str, path: Path) -> object:
+    """The data of a settings file: TOML when its name ends in .toml, YAML otherwise. A syntax error is a
+    ValueError whose message says which ("not valid YAML: ..."). yaml is imported here, when a file is
+    read, not by every command at start."""
+    if path.suffix == ".toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"not valid TOML: {str(exc).splitlines()[0]}") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {str(exc).splitlines()[0]}") from None

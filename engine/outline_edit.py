@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import yaml
 from pydantic import ValidationError
 
 from engine.errors import InputError, prefixed, validation_lines
@@ -18,11 +17,15 @@ def outline_yaml(outline: Outline) -> str:
         "# The outline: acts > chapters > scenes (goal, characters, setting).\n"
         "# Edit freely; every act needs a chapter and every chapter a scene.\n"
     )
+    import yaml
+
     return header + yaml.safe_dump(outline.model_dump(), sort_keys=False, allow_unicode=True, width=110)
 
 
 def parse_outline(text: str, source: str = "outline") -> Outline:
     """The edited outline, or one InputError listing every problem (each naming `source`)."""
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from engine.errors import InputError
-from engine.shell import JsonOpt, note, out, print_json, print_plain, settings_for
+from engine.shell import JsonOpt, note, out, print_json, print_plain, settings_for, typer_app
 
 StoryId = Annotated[str, typer.Argument(help="The story's id (see `novelcraft list`).")]
 SceneNumber = Annotated[int, typer.Argument(help="Scene number, 1-based.")]
@@ -206,9 +206,9 @@ def check_command(ctx: typer.Context, story_id: StoryId, as_json: JsonOpt = Fals
         )
 
 
-def register(app: typer.Typer) -> None:
-    app.command("outline")(outline_command)
-    app.command("scene")(scene_command)
-    app.command("lock")(lock_command)
-    app.command("unlock")(unlock_command)
-    app.command("check")(check_command)
+commands = typer_app()
+commands.command("outline")(outline_command)
+commands.command("scene")(scene_command)
+commands.command("lock")(lock_command)
+commands.command("unlock")(unlock_command)
+commands.command("check")(check_command)

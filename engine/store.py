@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine.errors import InputError
 from engine.schema import CallRecord, Outline, RunningSummary, Seed
-from engine.sqlite import BUSY_TIMEOUT_S, enable_wal, sqlite_utils, tune
+from engine.sqlite import BUSY_TIMEOUT_S, database, enable_wal, sqlite_utils, tune
 
 # SQLite's primary result codes for failures of the machine rather than of the program: SQLITE_BUSY
 # (held past the busy timeout), SQLITE_IOERR (a file size limit, EFBIG, lands here) and SQLITE_FULL.
@@ -215,7 +215,7 @@ class StoryNotFound(InputError):
 
 def connect(path: Path) -> sqlite_utils.Database:
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-    return sqlite_utils.Database(conn)
+    return database(conn)
 
 
 def storage_failure(exc: BaseException) -> bool:

@@ -15,16 +15,15 @@ from rich.markup import escape
 
 from engine.config import ConfigError
 from engine.errors import NovelcraftError
-from engine.shell import EXIT_INTERRUPTED, JsonOpt, fail, note, print_json, print_plain
+from engine.shell import EXIT_INTERRUPTED, JsonOpt, fail, note, print_json, print_plain, typer_app
 from train.config import MergeDtype
 from train.serve import ServeTarget
 
 if TYPE_CHECKING:
     from train.arena.config import ArenaSpec
 
-app = typer.Typer(
+app = typer_app(
     no_args_is_help=True,
-    add_completion=False,
     help="Fine-tune LoRA/DoRA/QLoRA adapters; merge, export, sweep.",
 )
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from engine.errors import InputError
-from engine.shell import EXIT_INTERRUPTED, JsonOpt, fail, note, out, print_json, settings_for
+from engine.shell import EXIT_INTERRUPTED, JsonOpt, fail, note, out, print_json, settings_for, typer_app
 
 Inputs = Annotated[list[str], typer.Argument(help="Story ids (in --db) or text files (Gutenberg .txt, .md).")]
 StoryIds = Annotated[list[str], typer.Argument(help="Story ids in --db (two with --pairwise).")]
@@ -206,7 +206,7 @@ def _scene_numbers(text: str) -> list[int]:
     return numbers
 
 
-def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_command)
-    app.command("judge")(judge_command)
-    app.command("study")(study_command)
+commands = typer_app()
+commands.command("eval")(eval_command)
+commands.command("judge")(judge_command)
+commands.command("study")(study_command)

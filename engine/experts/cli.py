@@ -1,7 +1,8 @@
 """`novelcraft continue` and `novelcraft experts list|route|story`: parse, call engine.experts, render.
 
-Mounted by engine.cli through `register(app)`. The global options (--backend, --model, --config, -o ...)
-choose the model as for every command; `--registry` names the expert registry when the settings do not.
+Mounted by engine.cli (`commands`) when one of them is asked for. The global options (--backend, --model,
+--config, -o ...) choose the model as for every command; `--registry` names the expert registry when the
+settings do not.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import typer
 from rich.table import Table
 
 from engine.errors import InputError
-from engine.shell import JsonOpt, out, print_json, print_plain, settings_for
+from engine.shell import JsonOpt, out, print_json, print_plain, settings_for, typer_app
 
 if TYPE_CHECKING:
     from engine.config import Settings
     from engine.experts.registry import ExpertRegistry
 
-experts_app = typer.Typer(
+experts_app = typer_app(
     no_args_is_help=True, help="Style experts: the registry, routing decisions, who wrote which scene."
 )
 
@@ -234,10 +235,11 @@ def serve_command(
     )
 
 
-def register(app: typer.Typer) -> None:
-    app.command("continue")(continue_command)
-    experts_app.command("list")(list_command)
-    experts_app.command("route")(route_command)
-    experts_app.command("story")(story_command)
-    experts_app.command("serve")(serve_command)
-    app.add_typer(experts_app, name="experts")
+experts_app.command("list")(list_command)
+experts_app.command("route")(route_command)
+experts_app.command("story")(story_command)
+experts_app.command("serve")(serve_command)
+
+commands = typer_app()
+commands.command("continue")(continue_command)
+commands.add_typer(experts_app, name="experts")

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -36,7 +34,7 @@ from pydantic import (
 )
 
 from engine.errors import InputError, prefixed, validation_lines
-from engine.files import write_atomic
+from engine.files import parse_toml_or_yaml, write_atomic
 
 if TYPE_CHECKING:
     from engine.config import Settings
@@ -199,10 +197,9 @@ def read_registry_file(path: Path) -> ExpertRegistry:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the expert registry: {exc}") from None
     try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        kind = "TOML" if path.suffix == ".toml" else "YAML"
-        raise InputError(f"{path}: not valid {kind}: {str(exc).splitlines()[0]}") from None
+        data = parse_toml_or_yaml(text, path)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
     return parse_registry(data, str(path), path.parent.resolve())
 
 
@@ -235,6 +232,8 @@ def with_expert_adapters(settings: Settings) -> Settings:
 
 def entry_yaml(entry: dict[str, Any]) -> str:
     """One expert as a YAML list item, indented for the `experts:` list."""
+    import yaml
+
     body = yaml.safe_dump([entry], sort_keys=False, allow_unicode=True, width=110)
     return "".join("  " + line if line.strip() else line for line in body.splitlines(keepends=True))
 
@@ -266,6 +265,8 @@ def upsert_expert(path: Path, entry: dict[str, Any]) -> str:
 
     A new expert is appended as text, so the author's comments stay; an update rewrites the file (comments
     are lost then). The result is validated before it is written, so a bad entry never lands."""
+    import yaml
+
     path = Path(path)
     if path.suffix == ".toml":
         raise InputError(f"{path}: appending experts is done for YAML registries; add it by hand to TOML")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from engine.shell import note, settings_for
+from engine.shell import note, settings_for, typer_app
 from engine.studio.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -71,6 +71,5 @@ def has_option(root: object, command: str, option: str) -> bool:
     return found is not None and any(param.name == option for param in found.params)
 
 
-def register(app: typer.Typer) -> None:
-    """Mount `novelcraft studio` on the root CLI."""
-    app.command("studio")(studio_command)
+commands = typer_app()
+commands.command("studio")(studio_command)
