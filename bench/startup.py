@@ -21,7 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +44,7 @@ class Checkout:
         # Read from .pyc files, as after scripts/install.sh, whatever PYTHONDONTWRITEBYTECODE says.
         for package in ("engine", "dataprep", "train"):
             compileall.compile_dir(root / package, quiet=1)
+        work.mkdir(parents=True, exist_ok=True)
         self.db = work / "stories.db"
         self.ids = [self.write(work, n) for n in range(10)]
 
@@ -87,9 +89,14 @@ def timed_in_turns(jobs: dict[str, Callable[[], object]], runs: int) -> dict[str
     return {name: statistics.median(seconds) for name, seconds in times.items()}
 
 
-def worktree(rev: str, path: Path) -> Path:
+@contextmanager
+def worktree(rev: str, path: Path) -> Iterator[Path]:
+    """A git worktree of REV at `path` while the block runs, removed after it however it ends."""
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "-q", "--detach", str(path), rev], check=True)
-    return path
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)], check=False)
 
 
 def main() -> None:
@@ -100,25 +107,21 @@ def main() -> None:
     parser.add_argument("--against", metavar="REV", help="Also time the CLI of this git revision.")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
-    (work / "now").mkdir()
     now = Checkout(REPO, work / "now")
     jobs = {**now.commands(), "floor": lambda: python(FLOOR)}
-    before = None
     if args.against:
-        (work / "before").mkdir()
-        before = Checkout(worktree(args.against, work / "tree"), work / "before")
-        jobs |= {f"{args.against}: {name}": job for name, job in before.commands().items()}
-    try:
+        with worktree(args.against, work / "tree") as tree:
+            before = Checkout(tree, work / "before")
+            jobs |= {f"{args.against}: {name}": job for name, job in before.commands().items()}
+            medians = timed_in_turns(jobs, args.runs)
+    else:
         medians = timed_in_turns(jobs, args.runs)
-    finally:
-        if before is not None:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(before.root)])
     floor = medians.pop("floor")
     print(f"start-up, median of {args.runs} fresh processes, 10 stories in the database (target < 0.5 s)")
     for name in now.commands():
         seconds = medians[name]
         line = f"  {name:28s} {seconds:6.3f} s   {seconds / floor:4.2f}x the floor"
-        if before is not None:
+        if args.against:
             then = medians[f"{args.against}: {name}"]
             line += f"   {args.against}: {then:6.3f} s ({then / seconds:4.1f}x slower)"
         print(line)
