@@ -35,8 +35,12 @@ _CALL_NOTE: ContextVar[str | None] = ContextVar("novelcraft_call_note", default=
 
 @contextmanager
 def call_note(note: str | None) -> Iterator[None]:
-    """Calls made inside carry `note` on their records (None leaves them without one)."""
-    token = _CALL_NOTE.set(note)
+    """Calls made inside carry `note` (a JSON object) on their records; inside another note the two
+    objects are merged, the inner one's keys winning (None adds nothing)."""
+    outer = _CALL_NOTE.get()
+    if outer is not None and note is not None:
+        note = json.dumps({**json.loads(outer), **json.loads(note)}, sort_keys=True)
+    token = _CALL_NOTE.set(note if note is not None else outer)
     try:
         yield
     finally:

@@ -248,6 +248,7 @@ def _draft(
         )
         if "export" in result:
             out.print(f"wrote {result['export']['out']}", highlight=False)
+            warn_short_scenes(result["export"]["short_scenes"])
 
 
 def _format_for(path: Path) -> ExportFormat:
@@ -365,9 +366,18 @@ def show(ctx: typer.Context, story_id: StoryId, as_json: JsonOpt = False) -> Non
 
     table = Table(show_header=False)
     for key, value in report.items():
-        if key != "settings":
+        if key not in ("settings", "short_scenes"):
             table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
     out.print(table)
+    warn_short_scenes(report["short_scenes"])
+
+
+def warn_short_scenes(short: list[dict]) -> None:
+    """A scene under its floor is an empty page in the book: say so on stderr, whatever the command."""
+    from engine.floor import ShortScene
+
+    for row in short:
+        note(f"[yellow]warning:[/] {ShortScene(**row).line()}")
 
 
 @app.command()
@@ -387,6 +397,7 @@ def export(
         print_json({**result, **stats})
     else:
         out.print(f"wrote {result['out']} ({stats['words']:,} words)")
+        warn_short_scenes(result["short_scenes"])
 
 
 def run() -> None:  # pragma: no cover - the console script

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from engine.backends import registry
 from engine.errors import InputError, error_line, validation_lines
 from engine.files import parse_toml_or_yaml, write_atomic
+from engine.floor import SCENE_FLOOR
 from engine.schema import Sampling
 
 ENV_PREFIX = "NOVELCRAFT_"
@@ -73,6 +74,11 @@ class Settings(BaseModel):
     max_continuations: int = Field(default=5, ge=0, le=20)
     # A natural stop is accepted once the scene has this share of its target words.
     min_scene_fraction: float = Field(default=0.8, ge=0, le=1)
+    # A take under this share of its target words is not kept (engine/floor.py): the scene is asked
+    # again up to `empty_scene_retries` times (a new seed; the base model for the last when an expert or
+    # adapter wrote it), then the run stops with the story resumable.
+    scene_floor: float = Field(default=SCENE_FLOOR, ge=0, le=1)
+    empty_scene_retries: int = Field(default=2, ge=0, le=5)
     # The story bible and the continuity check: one review call after each scene (a follow-up turn of
     # the scene's conversation); a scene flagged with quoted evidence is drafted again this many times.
     continuity: bool = True

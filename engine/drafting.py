@@ -36,6 +36,9 @@ TOKENS_PER_WORD = 1.3
 HALT_CUT_WORDS = 120
 # A follow-up turn that leaves less room than this for the continuation starts a fresh prompt instead.
 MIN_CONTINUATION_TOKENS = 256
+# Calls in a row that add no word (an empty answer, a chunk the guard cuts whole) end the take: the next
+# request would be the same one again, and the scene's floor (engine/floor.py) decides what follows.
+BARREN_CALLS = 2
 
 
 def system_message(seed: Seed, world: str) -> Message:
@@ -74,7 +77,10 @@ def generate_world(
         [bare_system, Message(role="user", content=prompt.render())],
         sampling_for(WORLD_MAX_TOKENS + 100, call_seed(seed.seed, "world")),
     )
-    return fit_tokens(answer.text.strip(), WORLD_MAX_TOKENS, count_tokens)
+    # A model that answers nothing still leaves the book a world: the seed's own words. An empty world
+    # would read as "not made yet" and stop every later scene from finding its context.
+    world = answer.text.strip() or "\n".join([seed.premise, *prompt.characters])
+    return fit_tokens(world, WORLD_MAX_TOKENS, count_tokens)
 
 
 class SceneDraft(BaseModel):
@@ -213,7 +219,8 @@ def grow_text(
     book_paragraphs: frozenset[str] = frozenset(),
 ) -> SceneDraft:
     """Ask for text until `target_words`, or a natural stop past `min_fraction` of it, at most
-    `max_continuations` times after the first call: the one loop of chat and continuation scenes.
+    `max_continuations` times after the first call, and no longer once BARREN_CALLS calls in a row added
+    nothing: the one loop of chat and continuation scenes.
 
     `request(turns)` is what to send given the scene so far as turns ([] before the first call; see
     scene_conversation);
@@ -228,13 +235,14 @@ def grow_text(
     # carry the same words as the model wrote them: a follow-up that shows the chunk byte for byte finds it
     # in the KV cache, where one normalised chunk sent the review back to its first line break (a scene's
     # whole text evaluated again after every first-call scene).
-    text, cuts, finish, calls = "", [], "stop", 0
+    text, cuts, finish, calls, barren = "", [], "stop", 0, 0
     while True:
         words_so_far = count_words(text)
         if calls and (
             words_so_far >= target_words
             or (finish == "stop" and words_so_far >= min_fraction * target_words)
             or calls > max_continuations
+            or barren >= BARREN_CALLS
         ):
             break
         left = target_words - words_so_far
@@ -245,6 +253,7 @@ def grow_text(
             drop_restart(text, finished_text(completion)) if text else (finished_text(completion), None)
         )
         guarded = guard_chunk(chunk, earlier, book_paragraphs=book_paragraphs)
+        barren = 0 if guarded.text else barren + 1
         if guarded.text:
             written = as_written(chunk, guarded.text)
             turns = [joined(turns), written] if turns else [written]

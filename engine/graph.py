@@ -9,6 +9,7 @@ job allows, so a resume re-runs little.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,11 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 
 from engine.bible import Bible, SceneReview, lines_for_scene, merge, verified
-from engine.calls import ModelClient
+from engine.calls import ModelClient, call_note
 from engine.config import Settings
 from engine.context import BookContext
 from engine.drafting import (
+    SceneDraft,
     draft_scene,
     generate_world,
     scene_conversation,
@@ -29,8 +31,10 @@ from engine.drafting import (
     system_message,
     turns_of,
 )
+from engine.experts.router import RouteDecision
 from engine.experts.scene import draft_with_expert, route_scene
 from engine.experts.setup import ExpertRouting
+from engine.floor import SceneUnderFloor, floor_words
 from engine.guard import book_paragraphs_of
 from engine.outline import call_seed, plan_outline
 from engine.prompts import ScenePrompt, SummaryPrompt, summary_lines
@@ -183,17 +187,13 @@ class Drafter:
             drafting = dict(
                 scene_index=idx,
                 sampling_for=self.sampling_for,
-                base_seed=ctx.seed.seed,
                 max_continuations=self.settings.max_continuations,
                 min_fraction=self.settings.min_scene_fraction,
                 recent=recent,
                 book_paragraphs=book_paragraphs,
                 variant=variant,
             )
-            if decision is not None:
-                draft = draft_with_expert(decision, self.routing, self.client, ctx, plan, prompt, **drafting)
-            else:
-                draft = draft_scene(self.client, ctx.system, prompt, adapter=adapter, **drafting)
+            draft, adapter = self.draft_over_floor(idx, prompt, decision, adapter, drafting)
             review, flags = None, []
             if self.settings.continuity:
                 review = review_scene(
@@ -229,6 +229,60 @@ class Drafter:
             )
             if not again:
                 return
+
+    def draft_over_floor(
+        self,
+        idx: int,
+        prompt: ScenePrompt,
+        decision: RouteDecision | None,
+        adapter: str | None,
+        drafting: dict,
+    ) -> tuple[SceneDraft, str | None]:
+        """One take of the scene that reaches its floor, and the adapter that wrote it (None: the base).
+
+        A take under the floor is dropped and the scene asked again from its prompt with another seed,
+        at most `empty_scene_retries` times; the last retry goes to the base model when an expert or an
+        adapter wrote the dropped takes (one that keeps answering nothing is the likeliest cause). Each
+        retry's calls say why in their note. Still under the floor, the scene is not written and the run
+        stops with SceneUnderFloor; the story stays resumable at this scene."""
+        ctx = self.context
+        floor = floor_words(prompt.target_words, self.settings.scene_floor)
+        retries = self.settings.empty_scene_retries
+        calls, words = 0, 0
+        for attempt in range(retries + 1):
+            base_instead = attempt == retries and attempt > 0 and adapter is not None
+            note = None
+            if attempt:
+                reason = f"the last take had {words} words, under the floor of {floor}"
+                retry = {"attempt": attempt, "of": retries, "reason": reason}
+                if base_instead:
+                    retry["fallback"] = f"base model instead of {_writer(decision, adapter)}"
+                note = json.dumps({"retry": retry}, sort_keys=True)
+            # Attempt 0 keeps the scene's own seeds (a story drafts as it did before the floor existed).
+            base_seed = call_seed(ctx.seed.seed, "floor retry", idx, attempt) if attempt else ctx.seed.seed
+            with call_note(note):
+                if base_instead:
+                    draft = draft_scene(self.client, ctx.system, prompt, base_seed=base_seed, **drafting)
+                elif decision is not None:
+                    draft = draft_with_expert(
+                        decision,
+                        self.routing,
+                        self.client,
+                        ctx,
+                        ctx.scenes[idx],
+                        prompt,
+                        base_seed=base_seed,
+                        **drafting,
+                    )
+                else:
+                    draft = draft_scene(
+                        self.client, ctx.system, prompt, adapter=adapter, base_seed=base_seed, **drafting
+                    )
+            calls += draft.continuations + 1
+            words = draft.words
+            if words >= floor:
+                return draft, None if base_instead else adapter
+        raise SceneUnderFloor(idx + 1, words, floor, calls, _writer(decision, adapter) if adapter else "base")
 
     def redrafts_in_a_row(self, idx: int) -> int:
         """How many of the scene's latest versions in a row were flagged and drafted again."""
@@ -295,6 +349,10 @@ class Drafter:
             n = n * 9 // 10
             kept = last_words(text, n)
         return kept
+
+
+def _writer(decision: RouteDecision | None, adapter: str | None) -> str:
+    return f"expert {adapter}" if decision is not None else f"adapter {adapter}"
 
 
 def more_scenes(state: DraftState) -> str:

@@ -31,6 +31,7 @@ from engine.errors import InputError, NovelcraftError
 from engine.experts.records import format_scene_experts, scene_experts
 from engine.experts.setup import check_experts
 from engine.export import ExportFormat, export_story
+from engine.floor import SceneUnderFloor, ShortScene, floor_of, floor_words, short_scenes
 from engine.outline_edit import first_changed_scene, parse_outline
 from engine.schema import FIELD_CAPS, WORLD_MAX_TOKENS, Message, Outline, RunningSummary, SceneGoal, Seed
 from engine.store import Store, storage_failure
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 OnUpdate = Callable[[str, dict], None]
 # What stops a draft without being a bug: the story is marked failed and can be resumed.
-DRAFT_FAILURES = (BackendError, ModelOutputError, BudgetExceeded, Stopped)
+DRAFT_FAILURES = (BackendError, ModelOutputError, BudgetExceeded, Stopped, SceneUnderFloor)
 
 
 class DraftFailed(NovelcraftError):
@@ -301,6 +302,14 @@ class Story:
             "updated": row["updated"],
         }
 
+    def scene_floor(self) -> int:
+        """The fewest words a scene of this story may have (engine/floor.py)."""
+        return floor_words(self.seed.words_per_scene, floor_of(self.store.settings(self.id)))
+
+    def short_scenes(self) -> list[ShortScene]:
+        """The book's scenes under their floor, whatever saved them."""
+        return short_scenes(self.store.scenes(self.id), self.scene_floor())
+
     def report(self) -> dict:
         """Progress, words, calls, tokens and summary budget use (what `novelcraft show` prints)."""
         story, seed, stats = self.store.story(self.id), self.seed, self.stats()
@@ -317,6 +326,7 @@ class Story:
             "compress_calls": sum(s["compress_calls"] for s in summaries),
             "trimmed_summaries": sum(s["trimmed"] for s in summaries),
             "experts": format_scene_experts(scene_experts(self.store, self.id)),
+            "short_scenes": [s.model_dump() for s in self.short_scenes()],
             "settings": self.store.settings(self.id),
         }
 
@@ -560,7 +570,13 @@ class Story:
             out.with_name(out.name + ".config.json"),
             {"story_id": self.id, "seed": self.seed.model_dump()},
         )
-        return {"story_id": self.id, "out": str(path), "config": str(config_path), "format": fmt.value}
+        return {
+            "story_id": self.id,
+            "out": str(path),
+            "config": str(config_path),
+            "format": fmt.value,
+            "short_scenes": [s.model_dump() for s in self.short_scenes()],
+        }
 
 
 def _key(settings: Settings) -> str:

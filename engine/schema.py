@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -14,6 +15,8 @@ DEFAULT_SCENE_WORDS = 800
 MIN_SCENES, MAX_SCENES = 20, 50
 WORLD_MAX_TOKENS = 400
 SUMMARY_MAX_TOKENS = 400
+# A language, then its script, region or variant subtags: "en", "pt-BR", "zh-Hant-TW".
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
 
 class Strict(BaseModel):
@@ -39,11 +42,23 @@ class Seed(Strict):
     scene_words: int = Field(default=DEFAULT_SCENE_WORDS, ge=50, le=5_000)
     scenes: int | None = Field(default=None, ge=1, le=500)
     seed: int = 0
+    language: str = Field(
+        default="en",
+        description="The book's language as a BCP 47 tag (en, fr, pt-BR): the EPUB's dc:language, Word's.",
+    )
 
     @field_validator("world")
     @classmethod
     def _blank_world_is_absent(cls, v: str | None) -> str | None:
         return v or None
+
+    @field_validator("language")
+    @classmethod
+    def _language_is_a_tag(cls, v: str) -> str:
+        # A reader picks hyphenation, fonts and speech by it; a locale such as "C" or "en_US" means nothing.
+        if not LANGUAGE_TAG.fullmatch(v):
+            raise ValueError(f"{v!r} is not a BCP 47 language tag such as en, fr or pt-BR")
+        return v
 
     @property
     def scene_count(self) -> int:

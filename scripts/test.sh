@@ -5,11 +5,17 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-# The studio's browser tests drive Debian's Chromium through its chromedriver (selenium).
+# The studio's browser tests drive Debian's Chromium through its chromedriver (selenium); the export
+# tests check the EPUB with Debian's EPUBCheck.
+PACKAGES=()
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  PACKAGES+=(chromium chromium-driver)
+fi
+command -v epubcheck >/dev/null || PACKAGES+=(epubcheck)
+if [ ${#PACKAGES[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
 fi
 .venv/bin/pytest -q

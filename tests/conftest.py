@@ -42,6 +42,35 @@ def short_seed(tmp_path: Path) -> Path:
     return path
 
 
+# Two style experts on the fake backend: a chat one (rain, detective) and a continuation one (moor).
+REGISTRY = """
+router: {embedder: none}
+experts:
+  - name: noir
+    mode: chat
+    base: fake-model
+    adapter: adapters/noir
+    keywords: {rain: 2, detective: 2}
+    description: hard-boiled city noir
+  - name: gothic
+    mode: continuation
+    base: fake-model
+    adapter: adapters/gothic.gguf
+    keywords: {moor: 2, governess: 3}
+    description: a gothic novel of the moors
+"""
+
+
+@pytest.fixture
+def registry_file(tmp_path: Path) -> Path:
+    (tmp_path / "adapters").mkdir()
+    (tmp_path / "adapters" / "noir").mkdir()
+    (tmp_path / "adapters" / "gothic.gguf").write_bytes(b"GGUF")
+    path = tmp_path / "experts.yaml"
+    path.write_text(REGISTRY, encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def python_sigint():
     """Python's own SIGINT handler, whatever an earlier test or library set. A test that simulates

@@ -20,23 +20,6 @@ from engine.novel import Story
 from engine.schema import RunningSummary, Sampling, SceneGoal, Seed
 from engine.store import Store
 
-REGISTRY = """
-router: {embedder: none}
-experts:
-  - name: noir
-    mode: chat
-    base: fake-model
-    adapter: adapters/noir
-    keywords: {rain: 2, detective: 2}
-    description: hard-boiled city noir
-  - name: gothic
-    mode: continuation
-    base: fake-model
-    adapter: adapters/gothic.gguf
-    keywords: {moor: 2, governess: 3}
-    description: a gothic novel of the moors
-"""
-
 OUTLINE = """
 acts:
   - title: One
@@ -53,16 +36,6 @@ acts:
           - goal: Two clerks eat lunch and talk about prices.
             setting: an office
 """
-
-
-@pytest.fixture
-def registry_file(tmp_path: Path) -> Path:
-    (tmp_path / "adapters").mkdir()
-    (tmp_path / "adapters" / "noir").mkdir()
-    (tmp_path / "adapters" / "gothic.gguf").write_bytes(b"GGUF")
-    path = tmp_path / "experts.yaml"
-    path.write_text(REGISTRY, encoding="utf-8")
-    return path
 
 
 def settings(db_path: Path, registry_file: Path, **kw):

@@ -25,6 +25,7 @@ from engine.calls import ModelClient  # noqa: E402
 from engine.cli import app  # noqa: E402
 from engine.experts.registry import load_registry  # noqa: E402
 from engine.experts.serving import llama_server_config  # noqa: E402
+from engine.novel import Story  # noqa: E402
 from engine.schema import Sampling  # noqa: E402
 from engine.store import Store  # noqa: E402
 
@@ -148,12 +149,24 @@ def test_a_story_drafts_through_the_server_switching_experts_per_request(server,
     done = runner.invoke(app, [*base, "resume", story_id, "--json"], env=env)
     assert done.exit_code == 0, done.output
     store = Store(db)
-    assert [s["adapter"] for s in store.scenes(story_id)] == ["noir", "gothic", "noir"]
     calls = store.calls(story_id)
+    # Each scene's first take is its routed expert's, switched per request by the server.
     scene_calls = [c for c in calls if c["template"] == "continuation.j2"]
-    assert {c["adapter"] for c in scene_calls} == {"noir", "gothic"}
+    assert [{c["adapter"] for c in scene_calls if c["scene_index"] == i} for i in range(3)] == [
+        {"noir"},
+        {"gothic"},
+        {"noir"},
+    ]
     assert all(json.loads(c["note"])["route"]["method"] == "keyword" for c in scene_calls)
     assert all(c["adapter"] is None for c in calls if c["template"] not in ("continuation.j2",))
-    assert all(s["words"] > 0 for s in store.scenes(story_id))
+    # What a random LoRA writes depends on the machine's floating point (on some, noir answers 0
+    # tokens): the book is whole either way. A scene is its expert's, or the base's with the fallback
+    # recorded on its calls; no scene is under its floor.
+    for scene in store.scenes(story_id):
+        notes = [json.loads(c["note"] or "{}") for c in calls if c["scene_index"] == scene["idx"]]
+        fell_back = any("fallback" in n.get("retry", {}) for n in notes)
+        assert scene["adapter"] == (None if fell_back else ["noir", "gothic", "noir"][scene["idx"]])
+    with Story.open(story_id, db) as story:
+        assert story.short_scenes() == [] and story.status == "done"
     listed = runner.invoke(app, ["--db", str(db), "experts", "story", story_id])
     assert listed.exit_code == 0 and "gothic" in listed.output

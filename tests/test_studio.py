@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import time
+from urllib.parse import unquote
 
 import pytest
 from starlette.testclient import TestClient
@@ -24,6 +25,7 @@ from engine.seedfile import parse_seed
 from engine.studio.app import create_app
 from engine.studio.config import StudioConfig, check_bind, is_loopback, worker_args_from
 from engine.studio.reads import StoryFacts, redact
+from engine.studio.routes import content_disposition, slug
 from engine.studio.security import RedactTokens
 from engine.studio.workers import Job, Supervisor, _died_mid_draft, process_alive, start_ticks_of
 from engine.studio.yamlform import annotate, field_line, problems_of
@@ -52,9 +54,9 @@ def _post(client: TestClient, path: str, data: dict, **kwargs):
     return client.post(path, data={"csrf": _csrf(client), **data}, follow_redirects=False, **kwargs)
 
 
-def _drafted_story(tmp_path) -> str:
+def _drafted_story(tmp_path, seed: str = SEED) -> str:
     settings = resolve_settings(env={}, flags={"backend": "fake", "db": tmp_path / "stories.db"})
-    with Story.start(parse_seed(SEED), settings) as story:
+    with Story.start(parse_seed(seed), settings) as story:
         story.draft()
         return story.id
 
@@ -237,6 +239,23 @@ def test_a_drafted_story_reads_exports_and_measures(client, tmp_path):
     for name in ("ranges", "per_scene"):
         png = client.get(f"/stories/{story_id}/charts/{name}.png")
         assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
+
+
+def test_a_unicode_title_keeps_its_letters_in_the_download_name(client, tmp_path):
+    story_id = _drafted_story(tmp_path, SEED.replace("Harbor Lights", "Café Ærø — Ünïcode"))
+    for fmt in ("md", "epub"):
+        header = client.get(f"/stories/{story_id}/export/{fmt}").headers["content-disposition"]
+        # RFC 5987 for the clients that read it (all browsers), plain ASCII for the rest.
+        written = re.search(r"filename\*=UTF-8''([^;\s]+)", header)
+        assert written and unquote(written.group(1), errors="strict") == f"café-ærø-ünïcode.{fmt}", header
+        assert f'filename="cafe-aero-unicode.{fmt}"' in header
+
+
+def test_a_download_name_holds_no_path_quote_or_control_character():
+    assert slug('../a/b\\c:d*e?f"g<h>i|j\x00k\nl') == "a-b-c-d-e-f-g-h-i-j-k-l"
+    assert slug("東京物語") == "東京物語" and slug("हिन्दी कहानी") == "हिन्दी-कहानी"
+    assert slug("!!!") == "novel" and len(slug("é" * 500).encode()) <= 200
+    assert content_disposition("harbor-lights.md") == 'attachment; filename="harbor-lights.md"'
 
 
 def test_an_outline_edit_with_problems_changes_nothing_and_a_good_one_makes_scenes_stale(client, tmp_path):

@@ -145,6 +145,9 @@ class FakeOptions(BackendOptions):
     # Prose answers stop on their own after this many words (None: they fill max_tokens and end as
     # "length"), for dry runs of jobs that refuse answers cut off at max_tokens.
     words_per_call: int | None = Field(default=None, ge=1)
+    # Models whose prose answers are empty, comma-separated ("base" is the base model, "*" every
+    # model): an expert that writes nothing, for tests and dry runs of the empty-scene fallback.
+    mute: str = ""
 
 
 def streamed(text: str, finish: str, watch: Watch) -> tuple[str, str]:
@@ -172,12 +175,14 @@ class FakeBackend(Backend):
         fault_rate: float = 0.0,
         latency_jitter_ms: float = 0.0,
         words_per_call: int | None = None,
+        mute: str = "",
     ) -> None:
         self.model = model
         self.latency_ms = latency_ms
         self.latency_jitter_ms = latency_jitter_ms
         self.fault_rate = fault_rate
         self.words_per_call = words_per_call
+        self.mute = {name.strip() for name in mute.split(",") if name.strip()}
         self.calls = 0
         self.history: list[dict] = []
         self._scripted: deque[str] = deque()
@@ -190,7 +195,11 @@ class FakeBackend(Backend):
             fault_rate=options.fault_rate,
             latency_jitter_ms=options.latency_jitter_ms,
             words_per_call=options.words_per_call,
+            mute=options.mute,
         )
+
+    def muted(self, adapter: str | None) -> bool:
+        return bool(self.mute & {"*", adapter or "base"})
 
     def enqueue(self, *answers: str) -> None:
         """Answers returned verbatim, in order, before any generated one."""
@@ -235,6 +244,8 @@ class FakeBackend(Backend):
         if json_schema is not None:
             text = json.dumps(instance_of(json_schema, rng))
             finish = "stop"
+        elif self.muted(adapter):
+            text, finish = "", "stop"
         else:
             budget = int(sampling.max_tokens * 0.75)
             n = min(self.words_per_call or budget, budget)
@@ -260,6 +271,8 @@ class FakeBackend(Backend):
             return Completion(text=text, tokens_in=tokens_in, tokens_out=self.count_tokens(text))
         if self.fault_rate and rng.random() < self.fault_rate:
             raise TransientBackendError("fake: injected server error 500")
+        if self.muted(adapter):
+            return Completion(text="", tokens_in=tokens_in)
         budget = int(sampling.max_tokens * 0.75)
         n = min(self.words_per_call or budget, budget)
         text = prose(rng, n)

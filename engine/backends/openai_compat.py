@@ -377,6 +377,10 @@ class OpenAICompatBackend(Backend):
             response = self._http.request(method, url, json=body)
         if response.status_code >= 400:
             raise classify_status(response, what)
+        return self._json_of(response, what)
+
+    @staticmethod
+    def _json_of(response: httpx.Response, what: str) -> Any:
         try:
             return response.json()
         except ValueError:
@@ -400,6 +404,11 @@ class OpenAICompatBackend(Backend):
             if response.status_code >= 400:
                 response.read()
                 raise classify_status(response, what)
+            if response.headers.get("content-type", "").startswith("application/json"):
+                # A server that ignores `stream` answers one JSON body: read as such, not as a stream
+                # with no events in it (an empty scene).
+                response.read()
+                return parse_completion(self._json_of(response, what))
             for line in response.iter_lines():
                 data = line.removeprefix("data:").strip()
                 if not line.startswith("data:") or not data:

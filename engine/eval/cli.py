@@ -74,6 +74,10 @@ def eval_command(
     for row in rows(evaluated):
         table.add_row(*row)
     out.print(table)
+    for e in evaluated:
+        if e.engine and e.engine.short_scenes:
+            scenes = ", ".join(map(str, e.engine.short_scenes))
+            note(f"[yellow]warning:[/] {e.name}: scenes under their floor: {scenes}")
 
 
 def judge_command(

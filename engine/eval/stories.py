@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from engine.eval.reference import Reference
 from engine.eval.suite import BookMetrics, book_metrics, split_scenes
+from engine.floor import floor_of, floor_words, short_scenes
 from engine.schema import RunningSummary
 from engine.store import Store
 from engine.summary import over_caps
@@ -40,6 +41,9 @@ class EngineFigures(BaseModel):
     tokens_per_word: float
     # Tokens processed (in + out) by the calls of each scene, in scene order: a flat line is flat cost.
     tokens_per_scene: list[int]
+    # Scenes (1-based) under their floor (engine/floor.py): empty pages, however they were saved.
+    short_scenes: list[int] = []
+    scenes_under_floor: int = 0
 
 
 class Evaluated(BaseModel):
@@ -75,6 +79,7 @@ def engine_figures(store: Store, story_id: str) -> EngineFigures:
     ).fetchall()
     outline = store.outline(story_id)
     planned = len(outline.scene_goals()) if outline else seed.scene_count
+    short = short_scenes(scenes, floor_words(seed.words_per_scene, floor_of(store.settings(story_id))))
     return EngineFigures(
         scenes_planned=planned,
         scenes_drafted=len(scenes),
@@ -93,6 +98,8 @@ def engine_figures(store: Store, story_id: str) -> EngineFigures:
         if stats["words"]
         else 0.0,
         tokens_per_scene=[int(tokens) for _, tokens in per_scene],
+        short_scenes=[s.scene for s in short],
+        scenes_under_floor=len(short),
     )
 
 

@@ -63,6 +63,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric("summaries_in_caps", "summaries within caps", "engine", "summaries_within_caps", "pct"),
     Metric("tokens_per_word", "tokens processed per prose word", "engine", "tokens_per_word"),
+    Metric("scenes_under_floor", "scenes under their floor", "engine", "scenes_under_floor", "int"),
     Metric("calls", "model calls", "engine", "calls", "int"),
     Metric("failed_calls", "failed calls (retried)", "engine", "failed_calls", "int"),
 )

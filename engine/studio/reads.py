@@ -159,7 +159,9 @@ def outline_view(story: Story) -> list[dict] | None:
 
 
 def scene_rows(story: Story) -> list[dict]:
-    """The drafted scenes in order: number, chapter, goal, words, version (texts left out)."""
+    """The drafted scenes in order: number, chapter, goal, words, version (texts left out), and whether
+    the scene is under its floor (an empty page)."""
+    short = {s.scene: s.floor for s in story.short_scenes()}
     return [
         {
             "number": row["idx"] + 1,
@@ -170,12 +172,13 @@ def scene_rows(story: Story) -> list[dict]:
             "version": row["version"],
             "locked": bool(row.get("locked")),
             "stale": bool(row.get("stale")),
+            "floor": short.get(row["idx"] + 1),
         }
         for row in story.store.scenes(story.id)
     ]
 
 
-def scene_view(current: dict, shown: dict, number: int) -> dict:
+def scene_view(current: dict, shown: dict, number: int, floor: int) -> dict:
     """A scene for the reader: its place in the book from the version in use, the text and figures
     from the version shown (the one in use, or another the author asked for)."""
     return {
@@ -190,6 +193,7 @@ def scene_view(current: dict, shown: dict, number: int) -> dict:
         "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", shown["text"]) if p.strip()],
         "locked": bool(current.get("locked")),
         "stale": bool(current.get("stale")),
+        "floor": floor if shown["words"] < floor else None,
     }
 
 

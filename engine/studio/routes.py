@@ -9,8 +9,10 @@ import mimetypes
 import re
 import shutil
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import yaml
 from starlette.background import BackgroundTask
@@ -269,7 +271,7 @@ def scene_page(request: Request) -> Response:
         worker = studio.supervisor.state_of(story.id)
         context = {
             "story": story.summary_row(),
-            "scene": reads.scene_view(current, shown, number),
+            "scene": reads.scene_view(current, shown, number, story.scene_floor()),
             "versions": story.versions(number),
             "flags": [f for f in story.flags() if f["idx"] == number - 1],
             "total": story.planned_scenes(),
@@ -380,14 +382,44 @@ def export_download(request: Request) -> Response:
     media_type = MEDIA_TYPES.get(fmt.value) or mimetypes.guess_type(out.name)[0] or "application/octet-stream"
     return FileResponse(
         out,
-        filename=out.name,
+        headers={"content-disposition": content_disposition(out.name)},
         media_type=media_type,
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )
 
 
+# A file name is at most 255 bytes on most file systems; the slug stays well under with its extension.
+SLUG_BYTES = 200
+# Latin letters that Unicode does not decompose into an ASCII letter and a mark.
+_ASCII_LETTERS = str.maketrans(
+    {"æ": "ae", "ø": "o", "œ": "oe", "ß": "ss", "đ": "d", "ð": "d", "ł": "l", "þ": "th"}
+)
+
+
 def slug(title: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "novel"
+    """A file name from a title in any script: its letters, marks and digits, lowercased, with every run
+    of anything else (spaces, punctuation, path separators, control characters) one "-"."""
+    text = unicodedata.normalize("NFC", title.lower())
+    kept = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in text)
+    name = "-".join(kept.split()).encode()[:SLUG_BYTES].decode(errors="ignore")
+    return name.strip("-") or "novel"
+
+
+def ascii_name(name: str) -> str:
+    """The file name for a client that reads only an ASCII filename=: accents off, other letters dropped."""
+    stem, dot, ext = name.rpartition(".")
+    letters = unicodedata.normalize("NFKD", (stem if dot else name).lower().translate(_ASCII_LETTERS))
+    plain = re.sub(r"[^a-z0-9]+", "-", letters.encode("ascii", "ignore").decode()).strip("-") or "novel"
+    return f"{plain}.{ext}" if dot else plain
+
+
+def content_disposition(name: str) -> str:
+    """An attachment named as written (RFC 5987 filename*, which browsers prefer), with an ASCII
+    filename= beside it for the clients that read nothing else (RFC 6266)."""
+    fallback = ascii_name(name)
+    if fallback == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 # errors ------------------------------------------------------------------------------------
