@@ -13,11 +13,11 @@ import argparse
 import time
 from pathlib import Path
 
-from dataprep.gutenberg import to_markdown
-from engine.eval.attribution import Attribution, attribute, build_corpus, fit_delta
-from engine.eval.chunking import chapter_texts, excerpt
-from engine.eval.reference import book_label
-from engine.eval.text import words
+from novelcraft.core.text import words
+from novelcraft.dataprep.gutenberg import to_markdown
+from novelcraft.metrics.attribution import Attribution, attribute, build_corpus, fit_delta
+from novelcraft.metrics.chunking import chapter_texts, excerpt
+from novelcraft.metrics.reference import book_label
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "gutenberg"
 

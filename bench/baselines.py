@@ -6,7 +6,7 @@ Book level: a 30,000-word excerpt from the middle of each book (the whole book w
 level: that excerpt cut into ~800-word chunks of whole paragraphs, the within-scene figures averaged
 (and maxed) over the chunks. Voice: each excerpt against its own author's other books (style profile
 built without the book) and against every other author. Prints min / median / max per metric and
-writes them to engine/eval/data/baselines.json, which `novelcraft eval` shows beside each metric.
+writes them to engine/metrics/data/baselines.json, which `novelcraft eval` shows beside each metric.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attribution import DEFAULT_CORPUS, corpus_books  # noqa: E402  (the bench folder is not a package)
-
-from engine.eval.chunking import chunk_by_words, excerpt  # noqa: E402
-from engine.eval.pov import pov_report  # noqa: E402
-from engine.eval.style import style_profile  # noqa: E402
-from engine.eval.suite import flatten, scene_metrics, text_metrics  # noqa: E402
-from engine.eval.voice import compare_voice  # noqa: E402
+from novelcraft.metrics.chunking import chunk_by_words, excerpt  # noqa: E402
+from novelcraft.metrics.pov import pov_report  # noqa: E402
+from novelcraft.metrics.style import style_profile  # noqa: E402
+from novelcraft.metrics.suite import flatten, scene_metrics, text_metrics  # noqa: E402
+from novelcraft.metrics.voice import compare_voice  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "engine" / "eval" / "data" / "baselines.json"
 # Narrators, read from the books (Bleak House alternates Esther's first person with a third-person

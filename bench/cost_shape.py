@@ -10,7 +10,7 @@ from the same outline and the same scene texts, with no model call needed to mea
                  the window overflows;
   last 3 scenes  a rolling window of the three scenes before.
 
-Their prompts use novelcraft's own pieces: the system message (engine.drafting.system_message), the
+Their prompts use novelcraft's own pieces: the system message (novelcraft.drafting.scene.system_message), the
 scene prompt (chapter, goal, length) without the running summary, and the earlier scenes' texts from the
 store. Tokens are counted with the same tokenizer (backend.count_prompt_tokens). A baseline makes one
 call per scene whose completion is that scene's text; the outline it reuses is not charged to it.
@@ -25,14 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.backends.fake import FakeBackend
-from engine.backends.openai_compat import CHATML_TEMPLATE, render_chat
-from engine.config import resolve_settings
-from engine.context import BookContext, ScenePlan
-from engine.drafting import system_message
-from engine.novel import Story
-from engine.prompts import ScenePrompt
-from engine.schema import Message, Seed
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.backends.openai_compat import CHATML_TEMPLATE, render_chat
+from novelcraft.core.schema import Message, Seed
+from novelcraft.drafting.context import BookContext, ScenePlan
+from novelcraft.prompts import ScenePrompt, system_message
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.novel import Story
 
 SCENE_TEMPLATES = ("scene.j2", "continue.j2")
 WINDOWS = {"8k": 8_192, "32k": 32_768, "128k": 131_072}

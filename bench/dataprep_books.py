@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from dataprep.pipeline import Options, Pipeline
-from engine.config import resolve_settings
+from novelcraft.dataprep.pipeline import Options, Pipeline
+from novelcraft.settings.config import resolve_settings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "gutenberg"
 # The shortest books first, so a small --books stays quick.

@@ -13,14 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from dataprep.clean import clean_markdown
-from dataprep.convert import convert, pandoc_epub
-from dataprep.models import Book, BookMeta, SceneRecord
-from dataprep.scenes import blocks, fit, group, heuristic_starts, merge, scene_text
-from dataprep.split import for_training, split_sections
-from dataprep.world import point_of_view
-from engine.files import write_atomic
-from engine.tokens import count_words, fallback_count
+from novelcraft.core.files import write_atomic
+from novelcraft.core.tokens import count_words, fallback_count
+from novelcraft.dataprep.clean import clean_markdown
+from novelcraft.dataprep.convert import convert, pandoc_epub
+from novelcraft.dataprep.models import Book, BookMeta, SceneRecord
+from novelcraft.dataprep.scenes import blocks, fit, group, heuristic_starts, merge, scene_text
+from novelcraft.dataprep.split import for_training, split_sections
+from novelcraft.dataprep.world import point_of_view
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "epub" / "moby-dick.epub"
 

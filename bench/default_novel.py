@@ -15,9 +15,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from engine.config import resolve_settings
-from engine.novel import Story
-from engine.seedfile import load_seed
+from novelcraft.core.seedfile import load_seed
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.novel import Story
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = {

@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.backends.fake import FakeBackend
-from engine.config import resolve_settings
-from engine.novel import Story
-from engine.schema import Seed
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.core.schema import Seed
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.novel import Story
 
 SEED_40 = Seed(
     title="Forty",

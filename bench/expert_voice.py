@@ -49,11 +49,11 @@ PROMPTS = [
 
 
 def drafts(settings, registry, systems: list[str | None], words: int, seed: int) -> dict[str, list[str]]:
-    from engine.backends import open_backend
-    from engine.calls import ModelClient
-    from engine.continuation import draft_scene_continuation
-    from engine.drafting import scene_prompt
-    from engine.schema import RunningSummary, SceneGoal
+    from novelcraft.core.schema import RunningSummary, SceneGoal
+    from novelcraft.drafting.continuation import draft_scene_continuation
+    from novelcraft.drafting.scene import scene_prompt
+    from novelcraft.runtime.calls import ModelClient
+    from novelcraft.settings.backend import open_backend
 
     backend = open_backend(settings)
     client = ModelClient.from_settings(backend, settings)
@@ -104,11 +104,11 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from engine.config import resolve_settings
-    from engine.eval.reference import load_reference
-    from engine.eval.stories import strip_gutenberg
-    from engine.experts.registry import load_registry
-    from engine.experts.voice import compare_voices, report_lines
+    from novelcraft.core.text import strip_gutenberg
+    from novelcraft.experts.voice import compare_voices, report_lines
+    from novelcraft.metrics.reference import load_reference
+    from novelcraft.settings.config import resolve_settings
+    from novelcraft.settings.experts import load_registry
 
     authors = dict(DEFAULT_AUTHORS)
     for item in args.author or []:

@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 from llama_cpp import Llama
-
-from engine.backends.llamacpp import LlamaCppBackend
-from engine.schema import Message, RunningSummary, Sampling
-from engine.summary import summary_schema
+from novelcraft.backends.llamacpp import LlamaCppBackend
+from novelcraft.core.schema import Message, RunningSummary, Sampling
+from novelcraft.drafting.summary import summary_schema
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "gutenberg"
 

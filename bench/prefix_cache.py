@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 
 import httpx
-
-from engine.backends.fake import FakeBackend
-from engine.backends.llamacpp import default_gguf
-from engine.config import resolve_settings
-from engine.drafting import scene_prompt, system_message
-from engine.novel import Story
-from engine.schema import RunningSummary
-from engine.seedfile import load_seed
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.backends.llamacpp import default_gguf
+from novelcraft.core.schema import RunningSummary
+from novelcraft.core.seedfile import load_seed
+from novelcraft.drafting.scene import scene_prompt
+from novelcraft.prompts import system_message
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.novel import Story
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from llama_server import llama_server  # noqa: E402  (the server the integration tests start)

@@ -40,7 +40,11 @@ class Checkout:
 
     def __init__(self, root: Path, work: Path) -> None:
         self.root = root
-        self.env = {**os.environ, "PYTHONPATH": str(root)}
+        # A revision from before the `novelcraft` namespace runs as `engine.cli` from its own tree; the
+        # namespace itself is the installed package (its editable install maps it to this checkout).
+        old_layout = (root / "engine" / "cli.py").exists()
+        self.module = "engine.cli" if old_layout else "novelcraft.cli.main"
+        self.env = {**os.environ, "PYTHONPATH": str(root)} if old_layout else dict(os.environ)
         # Read from .pyc files, as after scripts/install.sh, whatever PYTHONDONTWRITEBYTECODE says.
         for package in ("engine", "dataprep", "train"):
             compileall.compile_dir(root / package, quiet=1)
@@ -50,7 +54,7 @@ class Checkout:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "engine.cli", *args],
+            [sys.executable, "-m", self.module, *args],
             capture_output=True,
             text=True,
             check=True,

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.eval.study import Study, StudySpec, Variant
-from engine.export import manuscript
-from engine.store import Store
+from novelcraft.runtime.store import Store
+from novelcraft.story.export import manuscript
+from novelcraft.study.runner import Study, StudySpec, Variant
 
 REPO = Path(__file__).resolve().parent.parent
 

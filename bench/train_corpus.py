@@ -15,11 +15,11 @@ from pathlib import Path
 
 
 def main(book: Path, out_dir: Path, max_scene_tokens: int = 480) -> dict:
-    from dataprep.gutenberg import to_markdown
-    from dataprep.scenes import blocks, group, heuristic_starts, merge, scene_text
-    from dataprep.split import for_training, split_sections
-    from engine.files import write_atomic
-    from train.model import load_tokenizer, resolve_base
+    from novelcraft.core.files import write_atomic
+    from novelcraft.dataprep.gutenberg import to_markdown
+    from novelcraft.dataprep.scenes import blocks, group, heuristic_starts, merge, scene_text
+    from novelcraft.dataprep.split import for_training, split_sections
+    from novelcraft.train.model import load_tokenizer, resolve_base
 
     tok = load_tokenizer(resolve_base("default"))
 

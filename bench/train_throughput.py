@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from train.config import TrainConfig
-from train.trainer import run
+from novelcraft.train.config import TrainConfig
+from novelcraft.train.trainer import run
 
 
 def main(corpus: Path, steps: int = 6, seq: int = 512) -> list[dict]:

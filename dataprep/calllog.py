@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.schema import CallRecord
-from engine.sqlite import BUSY_TIMEOUT_S, database, enable_wal, sqlite_utils
+from novelcraft.core.schema import CallRecord
+from novelcraft.runtime.sqlite import BUSY_TIMEOUT_S, database, enable_wal, sqlite_utils
 
 # The engine's call record with its book in place of a story.
 CALL_COLUMNS: dict[str, type] = {

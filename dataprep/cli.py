@@ -1,7 +1,7 @@
 """`novelcraft dataprep ...`: each stage command runs the stages up to it (done work is skipped).
 
 Parse -> settings from the root command's options -> Pipeline -> render. Errors become lines and exit
-codes in engine.shell: bad input (a config, a missing book file) 2, a book or the model failing 1,
+codes in novelcraft.cli.shell: bad input (a config, a missing book file) 2, a book or the model failing 1,
 Ctrl-C 130.
 """
 
@@ -11,14 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-
-from dataprep.options import GenerateStage, Options, Splitter, Stage
-from dataprep.pipeline import Pipeline, RunResult
-from dataprep.progress import progress_hooks
-from engine.calls import BudgetExceeded
-from engine.errors import InputError, NovelcraftError, validation_lines
-from engine.shell import (
+from novelcraft.cli.shell import (
     EXIT_INTERRUPTED,
     JsonOpt,
     fail,
@@ -28,6 +21,12 @@ from engine.shell import (
     settings_for,
     typer_app,
 )
+from novelcraft.core.errors import InputError, NovelcraftError, validation_lines
+from novelcraft.dataprep.options import GenerateStage, Options, Splitter, Stage
+from novelcraft.dataprep.pipeline import Pipeline, RunResult
+from novelcraft.dataprep.progress import progress_hooks
+from novelcraft.runtime.calls import BudgetExceeded
+from pydantic import ValidationError
 
 app = typer_app(
     no_args_is_help=True,
@@ -223,10 +222,10 @@ def generate_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Synthetic pairs from a teacher model: prompts -> answers -> refine -> filter -> mix -> compile."""
-    from dataprep.synth.run import Generator, model_settings
-    from dataprep.synth.spec import load_spec
-    from dataprep.tokenizer import hf_message_counter
-    from engine.shell import invocation_layers
+    from novelcraft.cli.shell import invocation_layers
+    from novelcraft.dataprep.synth.run import Generator, model_settings
+    from novelcraft.dataprep.synth.spec import load_spec
+    from novelcraft.dataprep.tokenizer import hf_message_counter
 
     if not 1 <= workers <= 64:
         raise InputError(f"--workers {workers}: between 1 and 64")

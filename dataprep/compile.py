@@ -1,6 +1,6 @@
 """Stage 8: books -> messages JSONL (train/val split by book) and a report.
 
-The system message is the engine's own drafting system message (engine.drafting.system_message) and the
+The system message is the engine's own drafting system message (novelcraft.prompts.system_message) and the
 user message is the engine's own scene prompt (prompts/scene.j2): an adapter trained on these records sees
 at drafting time exactly the prompt shape it was trained on.
 """
@@ -12,14 +12,12 @@ import re
 import statistics
 from collections.abc import Callable
 
+from novelcraft.core.schema import Message, RunningSummary, Seed
+from novelcraft.core.tokens import count_words
+from novelcraft.dataprep.instructions import progress_of
+from novelcraft.dataprep.models import Book, SceneRecord
+from novelcraft.prompts import ScenePrompt, summary_lines, system_message
 from pydantic import BaseModel, Field
-
-from dataprep.instructions import progress_of
-from dataprep.models import Book, SceneRecord
-from engine.drafting import system_message
-from engine.prompts import ScenePrompt, summary_lines
-from engine.schema import Message, RunningSummary, Seed
-from engine.tokens import count_words
 
 CountMessages = Callable[[list[Message]], int]
 _CHAPTER_PREFIX = re.compile(r"^Chapter\s+\w+:\s*")

@@ -7,16 +7,16 @@ import threading
 from collections.abc import Callable
 from functools import cached_property
 
-from dataprep import compile as compile_stage
-from dataprep.calllog import CallLog
-from dataprep.hashing import content_key
-from dataprep.models import Book
-from dataprep.options import Options, compress_calls_used, splitter_used
-from dataprep.workdir import WorkDir
-from engine.backends.base import Backend
-from engine.calls import CallGate, ModelClient
-from engine.config import Settings
-from engine.schema import Message, Sampling
+from novelcraft.backends.base import Backend
+from novelcraft.core.schema import Message, Sampling
+from novelcraft.dataprep import compile as compile_stage
+from novelcraft.dataprep.calllog import CallLog
+from novelcraft.dataprep.hashing import content_key
+from novelcraft.dataprep.models import Book
+from novelcraft.dataprep.options import Options, compress_calls_used, splitter_used
+from novelcraft.dataprep.workdir import WorkDir
+from novelcraft.runtime.calls import CallGate, ModelClient
+from novelcraft.settings.config import Settings
 
 BackendFactory = Callable[[Settings], Backend]
 
@@ -35,7 +35,9 @@ class Hooks:
 
 
 def _create_backend(settings: Settings) -> Backend:
-    from engine.backends import create_backend  # the chosen backend's heavy imports only when it is used
+    from novelcraft.settings.backend import (
+        create_backend,  # the chosen backend's heavy imports only when it is used
+    )
 
     return create_backend(settings)
 

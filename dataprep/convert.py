@@ -7,8 +7,8 @@ import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
-from dataprep import gutenberg
-from dataprep.models import BookError, Converted
+from novelcraft.dataprep import gutenberg
+from novelcraft.dataprep.models import BookError, Converted
 
 PANDOC_ARGS = ["--wrap=none"]
 # Part of the convert stage key, with the input's hash: bump it when conversion changes (here or in

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from dataprep import compile as compile_stage
-from dataprep.models import Book
-from dataprep.options import Options
-from dataprep.workdir import WorkDir
-from engine.files import write_atomic
+from novelcraft.core.files import write_atomic
+from novelcraft.dataprep import compile as compile_stage
+from novelcraft.dataprep.models import Book
+from novelcraft.dataprep.options import Options
+from novelcraft.dataprep.workdir import WorkDir
 
 
 def write_corpus(

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
+from novelcraft.backends.base import BackendError
+from novelcraft.dataprep.models import BookError
+from novelcraft.runtime.calls import BudgetExceeded, CallGate, ModelOutputError
 from pydantic import BaseModel, Field
-
-from dataprep.models import BookError
-from engine.backends.base import BackendError
-from engine.calls import BudgetExceeded, CallGate, ModelOutputError
 
 # What ends one book and not the run.
 BOOK_ERRORS = (BookError, BackendError, ModelOutputError, BudgetExceeded)

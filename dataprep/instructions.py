@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from dataprep.hashing import content_key
-from dataprep.models import Book, SceneRecord
-from dataprep.prompts import InstructionPrompt, RefInstructionPrompt
-from dataprep.summaries import excerpt
-from engine.calls import ModelClient
-from engine.prompts import summary_lines
-from engine.schema import Message, RunningSummary, Sampling
-from engine.tokens import count_words, first_words
+from novelcraft.core.schema import Message, RunningSummary, Sampling
+from novelcraft.core.tokens import count_words, first_words
+from novelcraft.dataprep.hashing import content_key
+from novelcraft.dataprep.models import Book, SceneRecord
+from novelcraft.dataprep.prompts import InstructionPrompt, RefInstructionPrompt
+from novelcraft.dataprep.summaries import excerpt
+from novelcraft.prompts import summary_lines
+from novelcraft.runtime.calls import ModelClient
 
 MAX_WORDS = 60
 _LABEL = re.compile(

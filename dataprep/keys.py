@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dataprep.clean
-import dataprep.convert
-import dataprep.scenes
-import dataprep.split
-from dataprep.hashing import chain_keys, content_key, file_sha256
-from dataprep.models import SourceKey
+from novelcraft import dataprep
+from novelcraft.dataprep.hashing import chain_keys, content_key, file_sha256
+from novelcraft.dataprep.models import SourceKey
 
 
 def source_key(path: Path) -> SourceKey:

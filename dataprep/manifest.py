@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from dataprep.hashing import file_sha256
-from dataprep.options import Options
-from dataprep.workdir import WorkDir
-from engine.config import Settings, save_config
-from engine.files import write_atomic
+from novelcraft.core.files import write_atomic
+from novelcraft.dataprep.hashing import file_sha256
+from novelcraft.dataprep.options import Options
+from novelcraft.dataprep.workdir import WorkDir
+from novelcraft.settings.config import Settings, save_config
 
 PACKAGES = (
     "novelcraft",

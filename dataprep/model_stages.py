@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from dataprep.context import StageContext
-from dataprep.instructions import instruct, instruction_key
-from dataprep.keys import scenes_key, world_key
-from dataprep.models import Book, SceneRecord, Section
-from dataprep.scenes import (
+from novelcraft.core.tokens import count_words
+from novelcraft.dataprep.context import StageContext
+from novelcraft.dataprep.instructions import instruct, instruction_key
+from novelcraft.dataprep.keys import scenes_key, world_key
+from novelcraft.dataprep.models import Book, SceneRecord, Section
+from novelcraft.dataprep.scenes import (
     Block,
     blocks,
     fit,
@@ -26,10 +27,9 @@ from dataprep.scenes import (
     scene_text,
     tidy_starts,
 )
-from dataprep.split import for_training
-from dataprep.summaries import summarize
-from dataprep.world import world_context
-from engine.tokens import count_words
+from novelcraft.dataprep.split import for_training
+from novelcraft.dataprep.summaries import summarize
+from novelcraft.dataprep.world import world_context
 
 # Seconds between book.json saves while a summary chain runs: often enough to lose little to a crash,
 # seldom enough that rewriting a long book does not cost more than the calls.

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from novelcraft.core.schema import RunningSummary
+from novelcraft.dataprep.hashing import chain_keys
 from pydantic import BaseModel, Field, model_validator
-
-from dataprep.hashing import chain_keys
-from engine.schema import RunningSummary
 
 
 class BookError(Exception):

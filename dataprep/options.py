@@ -1,15 +1,14 @@
-"""dataprep's own settings (the model and backend come from engine.config.Settings), and the choices
+"""dataprep's own settings (the model and backend come from novelcraft.settings.config.Settings), and the choices
 that follow from both."""
 
 from __future__ import annotations
 
 from typing import Literal, get_args
 
+from novelcraft.core.schema import Seed
+from novelcraft.drafting.summary import MAX_COMPRESS_CALLS
+from novelcraft.settings.config import Settings
 from pydantic import BaseModel, ConfigDict, Field
-
-from engine.config import Settings
-from engine.schema import Seed
-from engine.summary import MAX_COMPRESS_CALLS
 
 Splitter = Literal["auto", "llm", "heuristic"]
 Stage = Literal["convert", "clean", "book", "world", "scenes", "summaries", "instructions", "compile"]

@@ -13,22 +13,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from novelcraft.backends.base import Backend
+from novelcraft.dataprep import model_stages, text_stages
+from novelcraft.dataprep.calllog import CallLog
+from novelcraft.dataprep.compile import CountMessages
+from novelcraft.dataprep.context import BackendFactory, Hooks, StageContext
+from novelcraft.dataprep.corpus import write_corpus
+from novelcraft.dataprep.driver import run_books
+from novelcraft.dataprep.manifest import write_run_record
+from novelcraft.dataprep.models import Book
+from novelcraft.dataprep.options import STAGES, Options, Stage
+from novelcraft.dataprep.tokenizer import hf_message_counter
+from novelcraft.dataprep.workdir import WorkDir
+from novelcraft.runtime.calls import CallGate
+from novelcraft.settings.config import Settings
 from pydantic import BaseModel, Field
-
-from dataprep import model_stages, text_stages
-from dataprep.calllog import CallLog
-from dataprep.compile import CountMessages
-from dataprep.context import BackendFactory, Hooks, StageContext
-from dataprep.corpus import write_corpus
-from dataprep.driver import run_books
-from dataprep.manifest import write_run_record
-from dataprep.models import Book
-from dataprep.options import STAGES, Options, Stage
-from dataprep.tokenizer import hf_message_counter
-from dataprep.workdir import WorkDir
-from engine.backends.base import Backend
-from engine.calls import CallGate
-from engine.config import Settings
 
 __all__ = ["STAGES", "Hooks", "Options", "Pipeline", "RunResult", "Stage"]
 

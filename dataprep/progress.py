@@ -3,10 +3,9 @@ rich on stderr, so stdout stays clean for --json (which turns them off)."""
 
 from __future__ import annotations
 
+from novelcraft.cli.shell import err
+from novelcraft.dataprep.context import Hooks
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from dataprep.context import Hooks
-from engine.shell import err
 
 
 class RichHooks(Hooks):

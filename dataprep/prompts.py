@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from engine.prompts import PromptInput
+from novelcraft.prompts import PromptInput
 
 
 class BookWorldPrompt(PromptInput):

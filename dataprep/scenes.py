@@ -11,12 +11,11 @@ import math
 import re
 from collections.abc import Callable, Iterable
 
+from novelcraft.core.schema import Message, Sampling
+from novelcraft.core.tokens import first_words
+from novelcraft.dataprep.prompts import BoundariesPrompt
+from novelcraft.runtime.calls import ModelClient
 from pydantic import BaseModel
-
-from dataprep.prompts import BoundariesPrompt
-from engine.calls import ModelClient
-from engine.schema import Message, Sampling
-from engine.tokens import first_words
 
 Counter = Callable[[str], int]
 MIN_BLOCK_TOKENS = 75

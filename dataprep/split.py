@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from dataprep.clean import PART
-from dataprep.models import Section
-from engine.tokens import count_words
+from novelcraft.core.tokens import count_words
+from novelcraft.dataprep.clean import PART
+from novelcraft.dataprep.models import Section
 
 # Part of the clean stage key, with clean.VERSION: bump it when section or reference rules change.
 VERSION = 1

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dataprep.hashing import content_key
-from dataprep.models import Book, SceneRecord
-from engine.calls import ModelClient
-from engine.schema import Message, RunningSummary, Sampling
-from engine.summary import update_summary
-from engine.tokens import count_words, first_words, last_words
+from novelcraft.core.schema import Message, RunningSummary, Sampling
+from novelcraft.core.tokens import count_words, first_words, last_words
+from novelcraft.dataprep.hashing import content_key
+from novelcraft.dataprep.models import Book, SceneRecord
+from novelcraft.drafting.summary import update_summary
+from novelcraft.runtime.calls import ModelClient
 
 
 def excerpt(text: str, words: int) -> str:

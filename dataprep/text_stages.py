@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dataprep.clean import clean_markdown
-from dataprep.context import StageContext
-from dataprep.convert import book_id_for, convert
-from dataprep.keys import sections_key, source_key
-from dataprep.models import Book, BookError, BookMeta, Converted, Section, StageKeys
-from dataprep.split import split_sections
-from dataprep.world import point_of_view
-from engine.tokens import count_words
+from novelcraft.core.tokens import count_words
+from novelcraft.dataprep.clean import clean_markdown
+from novelcraft.dataprep.context import StageContext
+from novelcraft.dataprep.convert import book_id_for, convert
+from novelcraft.dataprep.keys import sections_key, source_key
+from novelcraft.dataprep.models import Book, BookError, BookMeta, Converted, Section, StageKeys
+from novelcraft.dataprep.split import split_sections
+from novelcraft.dataprep.world import point_of_view
 
 
 def convert_stage(ctx: StageContext, path: Path) -> Converted:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataprep.compile import CountMessages
-from engine.errors import InputError
-from engine.schema import Message
+from novelcraft.core.errors import InputError
+from novelcraft.core.schema import Message
+from novelcraft.dataprep.compile import CountMessages
 
 
 def hf_message_counter(name: str) -> CountMessages:

@@ -13,9 +13,17 @@ import re
 import threading
 from pathlib import Path
 
-from dataprep.models import Book, BookSource, Converted, ConvertRecord, Section, SectionsRecord, SourceKey
-from dataprep.outdir import OutputDir
-from engine.files import write_atomic
+from novelcraft.core.files import write_atomic
+from novelcraft.dataprep.models import (
+    Book,
+    BookSource,
+    Converted,
+    ConvertRecord,
+    Section,
+    SectionsRecord,
+    SourceKey,
+)
+from novelcraft.dataprep.outdir import OutputDir
 
 REFERENCE_FLAG = "<!-- reference matter: not narrative -->\n"
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from dataprep.models import Section
-from dataprep.prompts import BookWorldPrompt
-from engine.calls import ModelClient
-from engine.drafting import fit_tokens
-from engine.schema import WORLD_MAX_TOKENS, Message, Sampling
-from engine.tokens import count_words, first_words
+from novelcraft.core.schema import WORLD_MAX_TOKENS, Message, Sampling
+from novelcraft.core.tokens import count_words, first_words, fit_tokens
+from novelcraft.dataprep.models import Section
+from novelcraft.dataprep.prompts import BookWorldPrompt
+from novelcraft.runtime.calls import ModelClient
 
 WORLD_WORDS = 250
 _QUOTED = re.compile(r"[“\"][^”\"]*[”\"]")

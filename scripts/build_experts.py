@@ -63,7 +63,7 @@ def training_config(name: str, data: Path, steps: int, threads: int) -> dict:
 
 
 def write_data(name: str, book: Path) -> tuple[Path, int]:
-    from engine.experts.corpus import book_paragraphs, passages, split_held_out
+    from novelcraft.experts.corpus import book_paragraphs, passages, split_held_out
 
     train, held_out = split_held_out(passages(book_paragraphs(book.read_text(encoding="utf-8"))))
     data = OUT / "data" / f"{name}.jsonl"
@@ -76,7 +76,7 @@ def write_data(name: str, book: Path) -> tuple[Path, int]:
 
 
 def novelcraft(*args: str) -> None:
-    command = [sys.executable, "-m", "engine.cli", *args]
+    command = [sys.executable, "-m", "novelcraft.cli.main", *args]
     print("$ novelcraft " + " ".join(args), flush=True)
     subprocess.run(command, check=True, cwd=REPO)
 

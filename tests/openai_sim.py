@@ -18,9 +18,9 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from engine.backends.fake import FakeBackend
-from engine.backends.openai_compat import CHATML_TEMPLATE, render_chat
-from engine.schema import Message, Sampling
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.backends.openai_compat import CHATML_TEMPLATE, render_chat
+from novelcraft.core.schema import Message, Sampling
 
 HTTP_FAULTS = ("500", "503", "429", "timeout", "drop", "cut_body")
 CONTENT_FAULTS = ("malformed_content", "truncated_content")

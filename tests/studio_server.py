@@ -37,7 +37,7 @@ class StudioProcess:
         self.command = [
             sys.executable,
             "-m",
-            "engine.cli",
+            "novelcraft.cli.main",
             "--backend",
             "fake",
             "-o",

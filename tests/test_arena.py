@@ -8,19 +8,25 @@ import json
 from pathlib import Path
 
 import pytest
+from novelcraft import train
+from novelcraft.backends.base import Completion
+from novelcraft.backends.fake import FakeBackend, _rng, _sentence
+from novelcraft.cli.main import app
+from novelcraft.core.errors import InputError
+from novelcraft.settings.config import resolve_settings
+from novelcraft.train.arena.best import pick_best
+from novelcraft.train.arena.config import (
+    ArenaSpec,
+    BestRule,
+    load_arena_file,
+    parse_arena,
+    plan,
+    read_prompts,
+)
+from novelcraft.train.arena.contenders import discover, label, varying_keys
+from novelcraft.train.arena.run import Arena, answer_seed
+from novelcraft.train.arena.scoring import ConfigSummary, answer_row
 from typer.testing import CliRunner
-
-import train.arena.run
-from engine.backends.base import Completion
-from engine.backends.fake import FakeBackend, _rng, _sentence
-from engine.cli import app
-from engine.config import resolve_settings
-from engine.errors import InputError
-from train.arena.best import pick_best
-from train.arena.config import ArenaSpec, BestRule, load_arena_file, parse_arena, plan, read_prompts
-from train.arena.contenders import discover, label, varying_keys
-from train.arena.run import Arena, answer_seed
-from train.arena.scoring import ConfigSummary, answer_row
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPTS = ["Why does the sea have tides?", "How do I bake bread?", "Tell me about owls.", "What is rain?"]
@@ -270,7 +276,7 @@ def test_best_rule_bounds_base_and_tie_breaks() -> None:
 
 
 def test_format_comes_from_the_check_or_the_judge() -> None:
-    from engine.eval.judge import RubricResult
+    from novelcraft.judges.judge import RubricResult
 
     verse = "a b c\nd e f\n\ng h i\nj k l"
     lines = {"kind": "lines", "min_lines": 4}
@@ -343,7 +349,7 @@ def test_shipped_arena_files_load() -> None:
     resolved = plan(load_arena_file(arena_file), str(arena_file))
     assert len(resolved.prompts) == 12 and resolved.checks[0].kind == "lines"
     assert resolved.system_prompt == "You are a wandering bard who answers in verse."
-    from train.sweep import load_sweep, rows
+    from novelcraft.train.sweep import load_sweep, rows
 
     sweep_file = REPO / "train" / "configs" / "smollm2-verse-sweep.yaml"
     sw = load_sweep(sweep_file)

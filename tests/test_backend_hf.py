@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from engine.backends.base import BackendError
-from engine.backends.hf import cut_at_stop, generate_kwargs, model_source, resolve_device
-from engine.schema import Message, Sampling
+from novelcraft.backends.base import BackendError
+from novelcraft.backends.hf import cut_at_stop, generate_kwargs, model_source, resolve_device
+from novelcraft.core.schema import Message, Sampling
 
 MSGS = [
     Message(role="system", content="You are a novelist."),
@@ -57,9 +56,8 @@ def lora_dirs(tmp_path_factory):
     """
     torch = pytest.importorskip("torch")
     peft = pytest.importorskip("peft")
+    from novelcraft.backends.llamacpp import default_gguf
     from transformers import AutoConfig, AutoModelForCausalLM
-
-    from engine.backends.llamacpp import default_gguf
 
     gguf = default_gguf()
     config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -79,8 +77,8 @@ def lora_dirs(tmp_path_factory):
 
 @pytest.mark.integration
 def test_default_gguf_with_two_adapters_gives_different_text(lora_dirs):
-    from engine.backends import create_backend
-    from engine.config import resolve_settings
+    from novelcraft.settings.backend import create_backend
+    from novelcraft.settings.config import resolve_settings
 
     settings = resolve_settings(
         env={"NOVELCRAFT_CONFIG": ""},
@@ -110,7 +108,7 @@ def test_default_gguf_with_two_adapters_gives_different_text(lora_dirs):
 def test_merged_adapters_write_what_switched_adapters_write(lora_dirs):
     """merge_adapters gives each adapter its own merged copy: the same text as switching adapters on one
     copy (greedy), and the base still answers as the base."""
-    from engine.backends.hf import HFBackend
+    from novelcraft.backends.hf import HFBackend
 
     greedy = Sampling(temperature=0.0, max_tokens=10, seed=3)
     switched = HFBackend(None, adapters=lora_dirs, device="cpu", n_threads=2)
@@ -125,7 +123,7 @@ def test_merged_adapters_write_what_switched_adapters_write(lora_dirs):
 
 @pytest.mark.integration
 def test_a_watch_stops_generate_at_a_sentence_end():
-    from engine.backends.hf import HFBackend
+    from novelcraft.backends.hf import HFBackend
 
     backend = HFBackend(None, device="cpu", n_threads=2)
     messages = [

@@ -10,12 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from openai_sim import SimServer, free_port, sim_prompt_tokens, sim_tokens
-from typer.testing import CliRunner
-
-from engine.backends import create_backend
-from engine.backends.base import Backend, BackendError, Completion, TransientBackendError
-from engine.backends.openai_compat import (
+from novelcraft.backends.base import Backend, BackendError, Completion, TransientBackendError
+from novelcraft.backends.openai_compat import (
     CHATML_TEMPLATE,
     OpenAICompatBackend,
     chat_body,
@@ -27,11 +23,14 @@ from engine.backends.openai_compat import (
     response_format,
     server_root,
 )
-from engine.calls import ModelClient
-from engine.cli import app
-from engine.config import resolve_settings
-from engine.schema import Message, Sampling
-from engine.tokens import fallback_count
+from novelcraft.cli.main import app
+from novelcraft.core.schema import Message, Sampling
+from novelcraft.core.tokens import fallback_count
+from novelcraft.runtime.calls import ModelClient
+from novelcraft.settings.backend import create_backend
+from novelcraft.settings.config import resolve_settings
+from openai_sim import SimServer, free_port, sim_prompt_tokens, sim_tokens
+from typer.testing import CliRunner
 
 SHORT_SEED = Path(__file__).resolve().parents[1] / "stories" / "short.yaml"
 

@@ -7,10 +7,8 @@ import json
 from types import SimpleNamespace
 
 import pytest
-
-from engine.backends import create_backend
-from engine.backends.base import BackendError
-from engine.backends.vllm_offline import (
+from novelcraft.backends.base import BackendError
+from novelcraft.backends.vllm_offline import (
     build_sampling_params,
     completion_from_output,
     llm_kwargs,
@@ -20,8 +18,9 @@ from engine.backends.vllm_offline import (
     structured_outputs_api,
     token_length,
 )
-from engine.config import resolve_settings
-from engine.schema import Message, Sampling
+from novelcraft.core.schema import Message, Sampling
+from novelcraft.settings.backend import create_backend
+from novelcraft.settings.config import resolve_settings
 
 SCHEMA = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
 SAMPLING = Sampling(
@@ -147,9 +146,8 @@ def _cuda() -> bool:
 )
 def test_vllm_drafts_json_with_an_adapter(tmp_path):
     import peft
+    from novelcraft.backends.hf_default import default_hf_checkpoint
     from transformers import AutoModelForCausalLM
-
-    from engine.hf_default import default_hf_checkpoint
 
     model_dir = default_hf_checkpoint()
     lora = peft.get_peft_model(

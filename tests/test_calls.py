@@ -1,11 +1,17 @@
 import json
 
 import pytest
-
-from engine.backends.base import BackendError, Completion, TransientBackendError
-from engine.backends.fake import FakeBackend
-from engine.calls import BudgetExceeded, CallGate, ModelClient, ModelOutputError, Stopped, parse_json_answer
-from engine.schema import Message, RunningSummary, Sampling
+from novelcraft.backends.base import BackendError, Completion, TransientBackendError
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.core.schema import Message, RunningSummary, Sampling
+from novelcraft.runtime.calls import (
+    BudgetExceeded,
+    CallGate,
+    ModelClient,
+    ModelOutputError,
+    Stopped,
+    parse_json_answer,
+)
 
 MSG = [Message(role="user", content="hi")]
 

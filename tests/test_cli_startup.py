@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 import typer.main
+from novelcraft.cli.main import ENGINE_COMMANDS, app
 from typer.testing import CliRunner
-
-from engine.cli import ENGINE_COMMANDS, app
 
 runner = CliRunner()
 SEED = "title: T\npremise: A keeper and a letter.\ntarget_words: 600\nscenes: 3\nscene_words: 200\n"
@@ -28,8 +27,8 @@ NOT_AT_START = (
     "dataprep",
     "train",
     "langgraph",
-    "engine.graph",
-    "engine.drafting",
+    "novelcraft.drafting.graph",
+    "novelcraft.drafting.scene",
     "jinja2",
     "rich.progress",
     "typer.rich_utils",
@@ -73,7 +72,9 @@ def test_an_unknown_command_is_a_usage_error():
 def loaded_modules(*args: str) -> tuple[set[str], str]:
     """The modules a fresh `novelcraft ARGS` process imported (from -X importtime), and its stdout."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "engine.cli", *args], capture_output=True, text=True
+        [sys.executable, "-X", "importtime", "-m", "novelcraft.cli.main", *args],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     names = {
@@ -103,7 +104,7 @@ def test_commands_that_draft_nothing_import_nothing_heavy(story_db: tuple[Path, 
         "show": ["--db", str(db), "show", story_id, "--json"],
     }[command]
     loaded, stdout = loaded_modules(*args)
-    assert "engine.shell" in loaded  # the listing is real: the CLI itself shows up in it
+    assert "novelcraft.cli.shell" in loaded  # the listing is real: the CLI itself shows up in it
     heavy = sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_AT_START))
     # --help lists the mounted commands' one-line help, so it builds them (and only for that)
     if command == "help":
@@ -118,7 +119,7 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path):
     (A subcommand's help is written inside the root's error handling, as a command's output is.)"""
     env = {**os.environ, "NOVELCRAFT_LOG": str(tmp_path / "novelcraft.log")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "experts", "--help"],
+        [sys.executable, "-m", "novelcraft.cli.main", "experts", "--help"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

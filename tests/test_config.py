@@ -1,8 +1,7 @@
 import json
 
 import pytest
-
-from engine.config import ConfigError, resolve_settings, save_config
+from novelcraft.settings.config import ConfigError, resolve_settings, save_config
 
 
 def test_layers_in_order(tmp_path):

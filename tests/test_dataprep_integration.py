@@ -9,16 +9,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from novelcraft.cli.main import app
+from novelcraft.core.tokens import fallback_count
+from novelcraft.dataprep.clean import clean_markdown
+from novelcraft.dataprep.convert import convert
+from novelcraft.dataprep.pipeline import Options, Pipeline
+from novelcraft.dataprep.scenes import blocks, fit, group, heuristic_starts, merge, scene_text
+from novelcraft.dataprep.split import for_training, split_sections
+from novelcraft.settings.config import resolve_settings
 from typer.testing import CliRunner
-
-from dataprep.clean import clean_markdown
-from dataprep.convert import convert
-from dataprep.pipeline import Options, Pipeline
-from dataprep.scenes import blocks, fit, group, heuristic_starts, merge, scene_text
-from dataprep.split import for_training, split_sections
-from engine.cli import app
-from engine.config import resolve_settings
-from engine.tokens import fallback_count
 
 pytestmark = pytest.mark.integration
 
@@ -184,7 +183,7 @@ def test_real_default_model_on_a_few_scenes(tmp_path: Path):
 
 @needs_corpus
 def test_font_obfuscation_is_not_drm(tmp_path: Path):
-    from dataprep.convert import epub_metadata
+    from novelcraft.dataprep.convert import epub_metadata
 
     fonts = ENCRYPTION.replace(
         "http://www.w3.org/2001/04/xmlenc#aes128-cbc", "http://www.idpf.org/2008/embedding"
@@ -197,9 +196,9 @@ def test_font_obfuscation_is_not_drm(tmp_path: Path):
 def test_token_counts_with_the_target_tokenizer(tmp_path: Path):
     pytest.importorskip("llama_cpp")
     pytest.importorskip("transformers")
-    from engine.backends.llamacpp import LlamaCppBackend
-    from engine.hf_default import default_hf_checkpoint
-    from engine.schema import Message
+    from novelcraft.backends.hf_default import default_hf_checkpoint
+    from novelcraft.backends.llamacpp import LlamaCppBackend
+    from novelcraft.core.schema import Message
 
     book = tmp_path / "ann_author_-_short.md"
     book.write_text("# Chapter 1: Start\n\n" + "The keeper climbed the stairs and lit the lamp. " * 120)

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-
-from dataprep import compile as compile_stage
-from dataprep.clean import clean_markdown
-from dataprep.gutenberg import strip_boilerplate, to_markdown
-from dataprep.instructions import clean_instruction
-from dataprep.models import Book, Section
-from dataprep.pipeline import Options, Pipeline
-from dataprep.scenes import (
+from novelcraft import dataprep
+from novelcraft.backends.fake import FakeBackend, prose
+from novelcraft.core.schema import Seed
+from novelcraft.core.tokens import count_words, fallback_count
+from novelcraft.dataprep import compile as compile_stage
+from novelcraft.dataprep.clean import clean_markdown
+from novelcraft.dataprep.gutenberg import strip_boilerplate, to_markdown
+from novelcraft.dataprep.instructions import clean_instruction
+from novelcraft.dataprep.models import Book, Section
+from novelcraft.dataprep.pipeline import Options, Pipeline
+from novelcraft.dataprep.scenes import (
     ATOMIC_MAX,
     MIN_BLOCK_TOKENS,
     blocks,
@@ -28,15 +31,12 @@ from dataprep.scenes import (
     scene_text,
     tidy_starts,
 )
-from dataprep.split import for_training, split_sections
-from dataprep.summaries import excerpt
-from dataprep.world import point_of_view
-from engine.backends.fake import FakeBackend, prose
-from engine.config import resolve_settings
-from engine.drafting import system_message
-from engine.schema import Seed
-from engine.store import MIGRATIONS
-from engine.tokens import count_words, fallback_count
+from novelcraft.dataprep.split import for_training, split_sections
+from novelcraft.dataprep.summaries import excerpt
+from novelcraft.dataprep.world import point_of_view
+from novelcraft.prompts import system_message
+from novelcraft.runtime.store import MIGRATIONS
+from novelcraft.settings.config import resolve_settings
 
 
 def _prose(n_words: int, seed: int = 0) -> str:
@@ -278,9 +278,7 @@ def test_pipeline_resumes_without_new_calls(tmp_path: Path, books: list[Path]):
 
 
 def test_changed_convert_or_clean_rules_redo_their_stage(tmp_path: Path, books: list[Path], monkeypatch):
-    import dataprep.clean
-    import dataprep.convert
-    import dataprep.text_stages as text_stages
+    import novelcraft.dataprep.text_stages as text_stages
 
     out = tmp_path / "out"
     run_fake(out, books)[0].close()
@@ -306,7 +304,7 @@ def _summary_calls(out: Path) -> int:
 
 
 def test_summaries_use_the_engine_update_summary(tmp_path: Path, books: list[Path], monkeypatch):
-    import dataprep.summaries as summaries
+    import novelcraft.dataprep.summaries as summaries
 
     seen = []
     real = summaries.update_summary
@@ -341,9 +339,8 @@ def test_over_length_records_are_listed(tmp_path: Path, books: list[Path]):
 
 
 def test_cli_run_fake(tmp_path: Path, books: list[Path]):
+    from novelcraft.cli.main import app
     from typer.testing import CliRunner
-
-    from engine.cli import app
 
     bad = tmp_path / "broken.epub"
     bad.write_bytes(b"")
@@ -501,8 +498,8 @@ def test_ctrl_c_stops_calls_and_the_rerun_finishes(tmp_path: Path, books: list[P
 
 
 def test_unreadable_paths_name_the_file(tmp_path: Path):
-    from dataprep.convert import convert
-    from dataprep.models import BookError
+    from novelcraft.dataprep.convert import convert
+    from novelcraft.dataprep.models import BookError
 
     odd = tmp_path / "notes.pdf"
     odd.write_text("x")
@@ -514,7 +511,7 @@ def test_unreadable_paths_name_the_file(tmp_path: Path):
 
 
 def test_compress_calls_are_bounded(tmp_path: Path, books: list[Path]):
-    from engine.schema import FIELD_CAPS
+    from novelcraft.core.schema import FIELD_CAPS
 
     class Wordy(FakeBackend):
         """Answers every summary call far over the word caps, so update_summary wants to compress."""
@@ -561,7 +558,7 @@ def test_book_json_holds_typed_stage_keys(tmp_path: Path, books: list[Path]):
 
 
 def test_keys_chain_on_the_sections_key():
-    from dataprep.keys import scenes_key, world_key
+    from novelcraft.dataprep.keys import scenes_key, world_key
 
     rules = {"splitter": "llm", "world_context": "w", "max_scene_tokens": 3000, "max_scenes": None}
     assert scenes_key("a", **rules, model="m") == scenes_key("a", **rules, model="m")
@@ -571,7 +568,6 @@ def test_keys_chain_on_the_sections_key():
 
 
 def test_changed_scene_rules_redo_only_the_boundaries(tmp_path: Path, books: list[Path], monkeypatch):
-    import dataprep.scenes
 
     out = tmp_path / "out"
     run_fake(out, books, splitter="llm")[0].close()
@@ -589,8 +585,8 @@ def test_changed_scene_rules_redo_only_the_boundaries(tmp_path: Path, books: lis
 
 def test_book_json_with_colon_packed_keys_resumes_without_calls(tmp_path: Path, books: list[Path]):
     """An output directory written before typed keys: "<sections>:<scene rules>" in meta.scenes_key."""
-    from dataprep.hashing import content_key
-    from dataprep.scenes import VERSION as scenes_version
+    from novelcraft.dataprep.hashing import content_key
+    from novelcraft.dataprep.scenes import VERSION as scenes_version
 
     out = tmp_path / "out"
     first, _ = run_fake(out, books)
@@ -612,7 +608,7 @@ def test_book_json_with_colon_packed_keys_resumes_without_calls(tmp_path: Path, 
 
 
 def test_colon_keys_with_no_scenes_yet_mean_scenes_not_done():
-    from dataprep.models import BookMeta
+    from novelcraft.dataprep.models import BookMeta
 
     meta = BookMeta.model_validate(
         {"book_id": "b", "title": "T", "author": "A", "world_key": "", "scenes_key": "abc:"}
@@ -624,7 +620,7 @@ def test_colon_keys_with_no_scenes_yet_mean_scenes_not_done():
 
 
 def test_every_call_is_logged_with_its_book(tmp_path: Path, books: list[Path]):
-    from engine.schema import CallRecord
+    from novelcraft.core.schema import CallRecord
 
     pipeline, result = run_fake(tmp_path / "out", books, splitter="llm")
     rows = pipeline.call_log.rows()
@@ -641,8 +637,8 @@ def test_every_call_is_logged_with_its_book(tmp_path: Path, books: list[Path]):
 def test_call_log_takes_writes_from_many_threads(tmp_path: Path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from dataprep.calllog import CallLog
-    from engine.schema import CallRecord
+    from novelcraft.core.schema import CallRecord
+    from novelcraft.dataprep.calllog import CallLog
 
     log = CallLog(tmp_path / "calls.db")
     record = CallRecord(
@@ -678,9 +674,8 @@ def test_a_calls_db_the_engine_store_wrote_is_migrated(tmp_path: Path, books: li
 
 
 def _dataprep_cli(*args: str):
+    from novelcraft.cli.main import app
     from typer.testing import CliRunner
-
-    from engine.cli import app
 
     return CliRunner().invoke(app, ["--backend", "fake", *args])
 
@@ -715,7 +710,6 @@ def test_cli_reads_the_root_options(tmp_path: Path, books: list[Path]):
 
 
 def test_cli_ctrl_c_exits_130(tmp_path: Path, books: list[Path], monkeypatch):
-    import dataprep.cli
 
     def interrupted(self, paths, upto="compile"):
         raise KeyboardInterrupt
@@ -727,8 +721,7 @@ def test_cli_ctrl_c_exits_130(tmp_path: Path, books: list[Path], monkeypatch):
 
 def test_every_command_argument_and_option_has_help():
     import typer.main
-
-    from dataprep.cli import app
+    from novelcraft.dataprep.cli import app
 
     for name, command in typer.main.get_command(app).commands.items():
         assert command.help, name

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from engine.cli import app
-from engine.schema import (
+from novelcraft.cli.main import app
+from novelcraft.core.schema import (
     FIELD_CAPS,
     GLOBAL_CAPS,
     GLOBAL_TOTAL_CAP,
@@ -15,8 +15,8 @@ from engine.schema import (
     LOCAL_TOTAL_CAP,
     RunningSummary,
 )
-from engine.store import Store
-from engine.tokens import count_words
+from novelcraft.core.tokens import count_words
+from novelcraft.runtime.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +59,8 @@ def test_default_model_drafts_three_scenes_with_capped_summaries(tmp_path, runne
 
 
 def test_llamacpp_counts_tokens_with_the_model_tokenizer():
-    from engine.backends.llamacpp import LlamaCppBackend
-    from engine.tokens import fallback_count
+    from novelcraft.backends.llamacpp import LlamaCppBackend
+    from novelcraft.core.tokens import fallback_count
 
     backend = LlamaCppBackend(n_ctx=512)
     text = "The lamp turned all night over the grey water."
@@ -69,8 +69,8 @@ def test_llamacpp_counts_tokens_with_the_model_tokenizer():
 
 
 def test_llamacpp_stops_a_watched_chat_at_a_sentence_end_and_keeps_what_it_evaluated():
-    from engine.backends.llamacpp import LlamaCppBackend
-    from engine.schema import Message, Sampling
+    from novelcraft.backends.llamacpp import LlamaCppBackend
+    from novelcraft.core.schema import Message, Sampling
 
     backend = LlamaCppBackend(n_ctx=1024)
     messages = [

@@ -3,15 +3,14 @@
 import json
 
 import pytest
-
-from engine.backends.fake import FakeBackend
-from engine.cli import app
-from engine.config import resolve_settings
-from engine.export import manuscript
-from engine.novel import Story
-from engine.schema import FIELD_CAPS, RunningSummary, Seed
-from engine.store import Store
-from engine.tokens import count_words
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.cli.main import app
+from novelcraft.core.schema import FIELD_CAPS, RunningSummary, Seed
+from novelcraft.core.tokens import count_words
+from novelcraft.runtime.store import Store
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.export import manuscript
+from novelcraft.story.novel import Story
 
 
 def settings(db_path, **kw):

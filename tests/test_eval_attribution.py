@@ -5,10 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import novelcraft.metrics.reference as reference_module
 import pytest
-
-import engine.eval.reference as reference_module
-from engine.eval.attribution import (
+from novelcraft.metrics.attribution import (
     ChunkCounts,
     ReferenceCorpus,
     attribute,
@@ -18,7 +17,7 @@ from engine.eval.attribution import (
     fit_delta,
     z_scores,
 )
-from engine.eval.reference import book_label, load_reference
+from novelcraft.metrics.reference import book_label, load_reference
 
 # Two made-up "authors" that differ only in how often they use a few function words.
 HABITS = {

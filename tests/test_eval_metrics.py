@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from engine.eval.diversity import mattr, mtld
-from engine.eval.length import length_score
-from engine.eval.repetition import (
+from novelcraft.core.text import words
+from novelcraft.metrics.diversity import mattr, mtld
+from novelcraft.metrics.length import length_score
+from novelcraft.metrics.repetition import (
     distinct_n,
     duplicate_paragraphs,
     rep_n,
@@ -14,8 +14,7 @@ from engine.eval.repetition import (
     windowed_distinct_n,
     windowed_rep_n,
 )
-from engine.eval.slop import load_slop_list, slop_report
-from engine.eval.text import words
+from novelcraft.metrics.slop import load_slop_list, slop_report
 
 
 def distinct_words(n: int, prefix: str = "w") -> list[str]:

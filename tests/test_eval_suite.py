@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from dataprep.gutenberg import to_markdown
-from engine.eval import (
+from novelcraft.core.text import word_count
+from novelcraft.dataprep.gutenberg import to_markdown
+from novelcraft.metrics import (
     book_metrics,
     build_reference,
     flatten,
@@ -16,9 +16,8 @@ from engine.eval import (
     split_scenes,
     text_metrics,
 )
-from engine.eval.chunking import chapter_texts, chunk_by_words, excerpt
-from engine.eval.length import length_score
-from engine.eval.text import word_count
+from novelcraft.metrics.chunking import chapter_texts, chunk_by_words, excerpt
+from novelcraft.metrics.length import length_score
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "gutenberg"
 
@@ -128,7 +127,7 @@ def test_no_leaks_or_duplicates_in_real_novels() -> None:
 
 def test_committed_baselines_use_the_metric_names() -> None:
     baselines = load_baselines()
-    assert baselines, "engine/eval/data/baselines.json is missing: run bench/baselines.py"
+    assert baselines, "engine/metrics/data/baselines.json is missing: run bench/baselines.py"
     book_keys = set(flatten(text_metrics(SCENE * 30, pov="first")))
     scene_keys = set(flatten(scene_metrics([(SCENE, 60)])))
     for level, known in (("book", book_keys), ("scene", scene_keys)):

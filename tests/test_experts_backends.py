@@ -9,18 +9,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from novelcraft.backends.base import TransientBackendError
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.backends.openai_compat import OpenAICompatBackend, completion_body, parse_text_completion
+from novelcraft.cli.main import app
+from novelcraft.core.schema import Message, Sampling, Seed
+from novelcraft.experts.setup import with_expert_adapters
+from novelcraft.runtime.calls import ModelClient
+from novelcraft.settings.config import resolve_settings
+from novelcraft.settings.experts import load_registry
+from novelcraft.story.novel import Story
 from train_fixtures import tiny_llama
-
-from engine.backends.base import TransientBackendError
-from engine.backends.fake import FakeBackend
-from engine.backends.openai_compat import OpenAICompatBackend, completion_body, parse_text_completion
-from engine.calls import ModelClient
-from engine.cli import app
-from engine.config import resolve_settings
-from engine.experts.registry import load_registry
-from engine.experts.setup import with_expert_adapters
-from engine.novel import Story
-from engine.schema import Message, Sampling, Seed
 
 BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
@@ -181,7 +180,7 @@ def tiny_with_adapters(tmp_path_factory):
 
 
 def test_transformers_raw_completion_switches_adapters_per_call(tiny_with_adapters):
-    from engine.backends.hf import HFBackend
+    from novelcraft.backends.hf import HFBackend
 
     base, adapters = tiny_with_adapters
     backend = HFBackend(str(base), adapters=adapters, device="cpu", n_threads=1)

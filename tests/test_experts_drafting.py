@@ -7,18 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
-
-from engine.backends.base import TransientBackendError
-from engine.backends.fake import FakeBackend
-from engine.calls import ModelClient, call_note
-from engine.cli import app
-from engine.config import resolve_settings
-from engine.continuation import INSTRUCTION, draft_scene_continuation
-from engine.drafting import scene_prompt
-from engine.errors import InputError
-from engine.novel import Story
-from engine.schema import RunningSummary, Sampling, SceneGoal, Seed
-from engine.store import Store
+from novelcraft.backends.base import TransientBackendError
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.cli.main import app
+from novelcraft.core.errors import InputError
+from novelcraft.core.schema import RunningSummary, Sampling, SceneGoal, Seed
+from novelcraft.drafting.continuation import INSTRUCTION, draft_scene_continuation
+from novelcraft.drafting.scene import scene_prompt
+from novelcraft.runtime.calls import ModelClient, call_note
+from novelcraft.runtime.store import Store
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.novel import Story
 
 OUTLINE = """
 acts:
@@ -232,7 +231,7 @@ def test_experts_story_lists_the_expert_per_scene(db_path, registry_file, runner
         (2, "gothic", "keyword"),
         (3, "base", "base"),
     ]
-    from engine.experts.records import format_scene_experts
+    from novelcraft.experts.records import format_scene_experts
 
     assert format_scene_experts(rows) == "1 noir (keyword), 2 gothic (keyword), 3 base (base)"
 

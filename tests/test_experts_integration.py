@@ -20,14 +20,14 @@ from train_fixtures import default_base
 
 pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
 
-from engine.backends.llamacpp import LlamaCppBackend, default_gguf  # noqa: E402
-from engine.calls import ModelClient  # noqa: E402
-from engine.cli import app  # noqa: E402
-from engine.experts.registry import load_registry  # noqa: E402
-from engine.experts.serving import llama_server_config  # noqa: E402
-from engine.novel import Story  # noqa: E402
-from engine.schema import Sampling  # noqa: E402
-from engine.store import Store  # noqa: E402
+from novelcraft.backends.llamacpp import LlamaCppBackend, default_gguf  # noqa: E402
+from novelcraft.cli.main import app  # noqa: E402
+from novelcraft.core.schema import Sampling  # noqa: E402
+from novelcraft.experts.serving import llama_server_config  # noqa: E402
+from novelcraft.runtime.calls import ModelClient  # noqa: E402
+from novelcraft.runtime.store import Store  # noqa: E402
+from novelcraft.settings.experts import load_registry  # noqa: E402
+from novelcraft.story.novel import Story  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -60,10 +60,9 @@ acts:
 def experts(tmp_path_factory) -> Path:
     """Two random GGUF LoRAs on the default model, in a continuation-mode registry."""
     import torch
+    from novelcraft.train.serve import export
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from train.serve import export
 
     root = tmp_path_factory.mktemp("experts")
     base = default_base()

@@ -16,12 +16,11 @@ import pypandoc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from engine.config import resolve_settings
-from engine.export import ExportFormat, manuscript, markdown_prose
-from engine.novel import Story
-from engine.schema import Seed
-from engine.seedfile import SeedError, parse_seed
+from novelcraft.core.schema import Seed
+from novelcraft.core.seedfile import SeedError, parse_seed
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.export import ExportFormat, manuscript, markdown_prose
+from novelcraft.story.novel import Story
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"

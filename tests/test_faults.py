@@ -31,21 +31,20 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import novelcraft.drafting.graph
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langgraph.checkpoint.sqlite import SqliteSaver
+from novelcraft.cli.main import app
+from novelcraft.core.seedfile import SeedError, load_seed
+from novelcraft.drafting.graph import open_checkpointer
+from novelcraft.runtime.store import Store
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.novel import DraftFailed, Story
 from openai_sim import SimServer
 from typer.testing import CliRunner
-
-import engine.graph
-from engine.cli import app
-from engine.config import resolve_settings
-from engine.graph import open_checkpointer
-from engine.novel import DraftFailed, Story
-from engine.seedfile import SeedError, load_seed
-from engine.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 SCENES = 8
@@ -61,7 +60,16 @@ POLL_S = 0.005
 
 # running the CLI --------------------------------------------------------------------------------------
 def cli_args(db: Path, *args: object) -> list[str]:
-    return [sys.executable, "-m", "engine.cli", "--db", str(db), "--backend", "fake", *map(str, args)]
+    return [
+        sys.executable,
+        "-m",
+        "novelcraft.cli.main",
+        "--db",
+        str(db),
+        "--backend",
+        "fake",
+        *map(str, args),
+    ]
 
 
 def child_env(log_dir: Path, **extra: str) -> dict[str, str]:
@@ -310,10 +318,12 @@ def test_a_checkpoint_lost_after_its_node_saved_its_writes_resumes_to_the_same_n
     seed_file, manuscript = reference
     db = tmp_path / "s.db"
     settings = resolve_settings(None, env={}, flags={"backend": "fake", "db": db})
-    real_open = engine.graph.open_checkpointer
+    real_open = novelcraft.drafting.graph.open_checkpointer
     with monkeypatch.context() as patch:
         patch.setattr(
-            engine.graph, "open_checkpointer", lambda path: LosesOneCheckpoint(real_open(path).conn, lose_at)
+            novelcraft.drafting.graph,
+            "open_checkpointer",
+            lambda path: LosesOneCheckpoint(real_open(path).conn, lose_at),
         )
         story = Story.start(load_seed(seed_file), settings)
         with pytest.raises(DraftFailed, match="database or disk is full"):

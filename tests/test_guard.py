@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.guard import book_paragraphs_of, clean_tail, drop_restart, guard_chunk
+from novelcraft.drafting.guard import book_paragraphs_of, clean_tail, drop_restart, guard_chunk
 
 EARLIER = (
     "The lamp room smelled of paraffin and salt. Isla trimmed the wick twice before the light caught.\n\n"

@@ -1,24 +1,67 @@
-"""The import graph of engine, dataprep and train, read from the source (lazy imports inside functions
-included): no cycle, the engine never imports the packages above it, and dataprep and train reach the
-engine only through its library modules, never its CLI or its story store."""
+"""The layers of the `novelcraft` namespace, stated as data and read from the source: every import
+(at the top of a module or inside a function) goes to the same layer or one below it, there is no
+cycle, and the package list that pyproject.toml installs is every folder with an __init__.py."""
 
 from __future__ import annotations
 
 import ast
+import tomllib
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("engine", "dataprep", "train")
-# The root CLI finds dataprep and train through the `novelcraft.commands` entry point, never by import.
-ROOT_CLI = "engine.cli"
+# Where each part of the namespace lives in the repository (the folders the design fixed).
+FOLDERS = {"novelcraft": "engine", "novelcraft.prompts": "prompts", "novelcraft.dataprep": "dataprep",
+           "novelcraft.train": "train"}  # fmt: skip
+# Bottom to top. A module may import its own layer and the layers below; a package's own __init__ is
+# the layer of the package (the top-level one is the public API, above everything).
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("records and text", ("novelcraft.core",)),
+    ("metrics", ("novelcraft.metrics",)),
+    ("backends and prompts", ("novelcraft.backends", "novelcraft.prompts")),
+    ("settings", ("novelcraft.settings",)),
+    ("model calls and the store", ("novelcraft.runtime",)),
+    ("judges", ("novelcraft.judges",)),
+    ("experts", ("novelcraft.experts",)),
+    ("drafting loop", ("novelcraft.drafting",)),
+    ("Story API", ("novelcraft.story",)),
+    ("evaluation", ("novelcraft.evaluation",)),
+    ("pipelines", ("novelcraft.dataprep", "novelcraft.train", "novelcraft.study")),
+    # The pipelines' own command lines and progress displays share the CLI's conventions (cli.shell).
+    (
+        "front ends",
+        (
+            "novelcraft.cli",
+            "novelcraft.studio",
+            "novelcraft.dataprep.cli",
+            "novelcraft.dataprep.progress",
+            "novelcraft.train.cli",
+        ),
+    ),
+    ("public API", ("novelcraft",)),
+]
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    folder = path.relative_to(REPO).parts[0]
+    namespace = next(ns for ns, f in FOLDERS.items() if f == folder)
+    parts = path.relative_to(REPO / folder).with_suffix("").parts
+    parts = parts[:-1] if parts[-1] == "__init__" else parts
+    return ".".join((namespace, *parts))
+
+
+def layer_of(module: str) -> int:
+    """The index in LAYERS of the longest package prefix of `module`."""
+    best, best_len = -1, -1
+    for index, (_, packages) in enumerate(LAYERS):
+        for package in packages:
+            if (module == package or module.startswith(package + ".")) and len(package) > best_len:
+                best, best_len = index, len(package)
+    if best < 0:
+        raise KeyError(f"{module}: in no layer")
+    return best
 
 
 def _type_checking_only(node: ast.AST) -> bool:
@@ -41,25 +84,40 @@ def imported(tree: ast.AST, module: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0, f"{module}: relative import"
             names.add(node.module)
-            # `from dataprep import compile` imports the module dataprep.compile
+            # `from novelcraft.dataprep import compile` imports the module novelcraft.dataprep.compile
             names |= {f"{node.module}.{alias.name}" for alias in node.names}
         stack += [child for child in ast.iter_child_nodes(node) if not _type_checking_only(child)]
     return names
 
 
+def source_files() -> list[Path]:
+    return sorted(p for folder in FOLDERS.values() for p in (REPO / folder).rglob("*.py"))
+
+
+def ancestors(module: str) -> set[str]:
+    parts = module.split(".")
+    return {".".join(parts[:n]) for n in range(1, len(parts) + 1)}
+
+
 def import_graph() -> dict[str, set[str]]:
-    """module -> the modules of these packages it imports (a package's own __init__ is not counted as
-    imported by its submodules: Python runs it first, whatever they import)."""
-    modules = {module_name(p): p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py")}
+    """module -> the novelcraft modules it imports. The packages a module sits in are not counted as
+    imported by it: Python runs their __init__ first, whatever it imports."""
+    modules = {module_name(p): p for p in source_files()}
     return {
         name: {t for t in imported(ast.parse(path.read_text(encoding="utf-8")), name) if t in modules}
-        - {name}
+        - ancestors(name)
         for name, path in modules.items()
     }
 
 
-def edges(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
-    return [(a, b) for a, targets in graph.items() for b in sorted(targets)]
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that goes to a higher layer, as `a (its layer) -> b (its layer)`."""
+    return [
+        f"{a} ({LAYERS[layer_of(a)][0]}) -> {b} ({LAYERS[layer_of(b)][0]})"
+        for a, targets in sorted(graph.items())
+        for b in sorted(targets)
+        if layer_of(b) > layer_of(a)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -67,29 +125,50 @@ def graph() -> dict[str, set[str]]:
     return import_graph()
 
 
-def test_no_import_cycle(graph: dict[str, set[str]]):
+def test_every_module_is_in_a_layer(graph):
+    for module in graph:
+        layer_of(module)
+
+
+def test_no_import_goes_up_a_layer(graph):
+    assert upward(graph) == []
+
+
+def test_no_import_cycle(graph):
     try:
         TopologicalSorter(graph).prepare()
     except CycleError as exc:
         pytest.fail(f"import cycle: {' -> '.join(exc.args[1])}")
 
 
-def test_the_engine_imports_nothing_above_it(graph: dict[str, set[str]]):
-    upward = [
-        (a, b)
-        for a, b in edges(graph)
-        if a.split(".")[0] == "engine" and b.split(".")[0] in ("dataprep", "train")
+def test_an_upward_import_and_a_cycle_are_found():
+    """The checks above would see one: a record importing the store, two modules importing each other."""
+    bad = {"novelcraft.core.schema": {"novelcraft.runtime.store"}, "novelcraft.runtime.store": set()}
+    assert upward(bad) == [
+        "novelcraft.core.schema (records and text) -> novelcraft.runtime.store (model calls and the store)"
     ]
-    assert upward == []
+    with pytest.raises(CycleError):
+        TopologicalSorter({"a": {"b"}, "b": {"a"}}).prepare()
 
 
-def test_dataprep_and_train_use_neither_the_engine_cli_nor_its_store(graph: dict[str, set[str]]):
-    banned = {ROOT_CLI, "engine.store"}
-    wrong = [(a, b) for a, b in edges(graph) if a.split(".")[0] in ("dataprep", "train") and b in banned]
+def test_a_lazy_upward_import_inside_a_function_counts():
+    tree = ast.parse("def f():\n    from novelcraft.story.novel import Story\n")
+    assert "novelcraft.story.novel" in imported(tree, "novelcraft.core.x")
+
+
+def test_pipelines_use_neither_the_root_cli_nor_the_store(graph):
+    banned = {"novelcraft.cli.main", "novelcraft.runtime.store"}
+    wrong = [
+        (a, b)
+        for a, targets in graph.items()
+        for b in targets
+        if a.startswith(("novelcraft.dataprep", "novelcraft.train")) and b in banned
+    ]
     assert wrong == []
 
 
-def test_a_cycle_is_found():
-    """The check above would see one: train.serve and train.gguf_lora imported each other before."""
-    with pytest.raises(CycleError):
-        TopologicalSorter({"train.serve": {"train.gguf_lora"}, "train.gguf_lora": {"train.serve"}}).prepare()
+def test_pyproject_installs_every_package_under_the_namespace():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert config["package-dir"] == FOLDERS
+    folders = {module_name(p) for p in source_files() if p.name == "__init__.py"}
+    assert sorted(config["packages"]) == sorted(folders)

@@ -3,11 +3,10 @@
 import json
 
 import pytest
-
-from engine.backends.fake import FakeBackend
-from engine.calls import ModelClient, ModelOutputError
-from engine.eval.judge import Judge, RubricResult, combine, rubric_summary, win_rate
-from engine.schema import Sampling
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.core.schema import Sampling
+from novelcraft.judges.judge import Judge, RubricResult, combine, rubric_summary, win_rate
+from novelcraft.runtime.calls import ModelClient, ModelOutputError
 
 SAMPLING = Sampling(temperature=0.3, max_tokens=300, seed=5)
 

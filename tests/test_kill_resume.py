@@ -15,7 +15,7 @@ SEED = (
 
 
 def cli(db, *args, env=None):
-    cmd = [sys.executable, "-m", "engine.cli", "--db", str(db), "--backend", "fake", *args]
+    cmd = [sys.executable, "-m", "novelcraft.cli.main", "--db", str(db), "--backend", "fake", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -45,7 +45,7 @@ def test_sigkill_mid_scene_then_resume_equals_uninterrupted_run(tmp_path):
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "novelcraft.cli.main",
             "--db",
             str(db),
             "--backend",

@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from engine.backends.llamacpp import LlamaCppBackend
-from engine.backends.llamacpp_llama import ControlledSampler, cached_tokens
-from engine.schema import Message, Sampling
+from novelcraft.backends.llamacpp import LlamaCppBackend
+from novelcraft.backends.llamacpp_llama import ControlledSampler, cached_tokens
+from novelcraft.core.schema import Message, Sampling
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
 
-from engine.backends.llamacpp import default_gguf  # noqa: E402
-from engine.backends.openai_compat import OpenAICompatBackend  # noqa: E402
-from engine.cli import app  # noqa: E402
-from engine.schema import Message, Sampling  # noqa: E402
-from engine.store import Store  # noqa: E402
+from novelcraft.backends.llamacpp import default_gguf  # noqa: E402
+from novelcraft.backends.openai_compat import OpenAICompatBackend  # noqa: E402
+from novelcraft.cli.main import app  # noqa: E402
+from novelcraft.core.schema import Message, Sampling  # noqa: E402
+from novelcraft.runtime.store import Store  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

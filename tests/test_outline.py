@@ -1,13 +1,12 @@
 import json
 
 import pytest
-
-from engine.backends.fake import FakeBackend
-from engine.calls import ModelClient, ModelOutputError
-from engine.outline import MAX_ROUNDS, act_layout, collect_items, plan_outline
-from engine.outline_checks import goal_problem
-from engine.prompts import ScenesPrompt
-from engine.schema import Message, Sampling, SceneGoal, Seed
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.core.outline_checks import goal_problem
+from novelcraft.core.schema import Message, Sampling, SceneGoal, Seed
+from novelcraft.drafting.outline import MAX_ROUNDS, act_layout, collect_items, plan_outline
+from novelcraft.prompts import ScenesPrompt
+from novelcraft.runtime.calls import ModelClient, ModelOutputError
 
 SYSTEM = Message(role="system", content="s")
 
@@ -79,7 +78,7 @@ def test_outline_has_exactly_the_requested_scenes(n):
     acts = plan_outline(
         ModelClient(FakeBackend()), SYSTEM, seed, lambda mt, s: Sampling(max_tokens=mt, seed=s)
     )
-    from engine.schema import Outline
+    from novelcraft.core.schema import Outline
 
     assert len(Outline(acts=acts).scene_goals()) == n
 

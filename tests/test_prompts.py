@@ -6,17 +6,16 @@ import importlib
 import jinja2
 import pytest
 from jinja2 import meta
-
-from engine.prompts import all_prompt_inputs, environment, template_names
+from novelcraft.prompts import all_prompt_inputs, environment, template_names
 
 # Packages that define PromptInput subclasses for their own templates.
 for module in (
-    "engine.prompts",
-    "engine.eval.judge",
-    "engine.eval.answer_judge",
-    "engine.continuation",
-    "dataprep.prompts",
-    "dataprep.synth.prompts",
+    "novelcraft.prompts",
+    "novelcraft.judges.judge",
+    "novelcraft.judges.answer",
+    "novelcraft.drafting.continuation",
+    "novelcraft.dataprep.prompts",
+    "novelcraft.dataprep.synth.prompts",
     "train.prompts",
 ):
     with contextlib.suppress(ModuleNotFoundError):
@@ -47,9 +46,8 @@ def test_missing_variable_is_an_error():
 
 
 def test_scene_prompt_puts_stable_parts_first():
-    from engine.drafting import system_message
-    from engine.prompts import ScenePrompt, summary_lines
-    from engine.schema import RunningSummary, Seed
+    from novelcraft.core.schema import RunningSummary, Seed
+    from novelcraft.prompts import ScenePrompt, summary_lines, system_message
 
     seed = Seed(premise="p", title="T", style="terse")
     system = system_message(seed, "WORLD-TEXT")

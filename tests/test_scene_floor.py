@@ -8,15 +8,14 @@ import json
 import sqlite3
 
 import pytest
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.cli.main import app
+from novelcraft.core.floor import SCENE_FLOOR, floor_words, short_scenes
+from novelcraft.core.schema import Seed
+from novelcraft.runtime.store import Store
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.novel import DraftFailed, Story
 from test_experts_drafting import draft_story
-
-from engine.backends.fake import FakeBackend
-from engine.cli import app
-from engine.config import resolve_settings
-from engine.floor import SCENE_FLOOR, floor_words, short_scenes
-from engine.novel import DraftFailed, Story
-from engine.schema import Seed
-from engine.store import Store
 
 SEED = (
     "title: Floor\npremise: A keeper and a lamp.\ntarget_words: 600\nscenes: 3\nscene_words: 200\nseed: 3\n"
@@ -138,16 +137,15 @@ def test_show_eval_export_and_the_studio_flag_a_scene_under_its_floor(tmp_path, 
     assert runner.invoke(app, [*base, "scene", story_id, "3", "--import", str(short)]).exit_code == 0
     with Story.open(story_id, db_path) as story:
         assert [s.scene for s in story.short_scenes()] == [2, 3]
-        from engine.studio import reads
+        from novelcraft.studio import reads
 
         assert [r["floor"] for r in reads.scene_rows(story)] == [None, 50, 50]
 
 
 def test_the_studio_shows_a_scene_under_its_floor(tmp_path):
+    from novelcraft.studio.app import create_app
     from starlette.testclient import TestClient
     from test_studio import _config, _drafted_story
-
-    from engine.studio.app import create_app
 
     story_id = _drafted_story(tmp_path)
     with Story.open(story_id, tmp_path / "stories.db") as story:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 
-from engine.backends.fake import FakeBackend, streamed
-from engine.calls import ModelClient
-from engine.config import resolve_settings
-from engine.drafting import (
+from novelcraft.backends.fake import FakeBackend, streamed
+from novelcraft.core.schema import Message, RunningSummary, Sampling, SceneGoal, Seed
+from novelcraft.drafting.scene import (
     as_written,
     draft_scene,
     joined,
@@ -18,10 +17,11 @@ from engine.drafting import (
     scene_prompt,
     turns_of,
 )
-from engine.novel import Story
-from engine.prompts import SummaryFollowupPrompt
-from engine.schema import Message, RunningSummary, Sampling, SceneGoal, Seed
-from engine.summary import field_specs
+from novelcraft.drafting.summary import field_specs
+from novelcraft.prompts import SummaryFollowupPrompt
+from novelcraft.runtime.calls import ModelClient
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.novel import Story
 
 SYSTEM = Message(role="system", content="You are a novelist.")
 FRESH = (

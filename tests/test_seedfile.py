@@ -2,10 +2,9 @@ import json
 from pathlib import Path
 
 import pytest
-
-from engine.cli import app
-from engine.schema import Seed
-from engine.seedfile import SeedError, load_seed, parse_seed
+from novelcraft.cli.main import app
+from novelcraft.core.schema import Seed
+from novelcraft.core.seedfile import SeedError, load_seed, parse_seed
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from engine.backends.fake import FakeBackend
-from engine.cli import app
-from engine.config import resolve_settings
-from engine.errors import InputError
-from engine.export import manuscript
-from engine.novel import Story
-from engine.outline_edit import outline_yaml
-from engine.schema import Seed
-from engine.store import Store
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.cli.main import app
+from novelcraft.core.errors import InputError
+from novelcraft.core.schema import Seed
+from novelcraft.drafting.outline_edit import outline_yaml
+from novelcraft.runtime.store import Store
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.export import manuscript
+from novelcraft.story.novel import Story
 
 SEED = Seed(
     title="Eight",
@@ -157,7 +156,7 @@ def test_versions_use_and_import(db_path, tmp_path, runner):
 
 def _kill_cli(args, db, until, timeout=120):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "--db", str(db), "--backend", "fake", *args],
+        [sys.executable, "-m", "novelcraft.cli.main", "--db", str(db), "--backend", "fake", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "NOVELCRAFT_FAKE_LATENCY_MS": "60"},
@@ -206,7 +205,7 @@ def test_sigkill_during_a_cascade_then_resume_gives_the_uninterrupted_book(tmp_p
                 [
                     sys.executable,
                     "-m",
-                    "engine.cli",
+                    "novelcraft.cli.main",
                     "--db",
                     str(db),
                     "--backend",

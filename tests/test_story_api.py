@@ -5,15 +5,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from engine.backends import Backend, Completion, create_backend, registry
-from engine.backends.fake import FakeBackend
-from engine.config import ConfigError, resolve_settings
-from engine.errors import InputError
-from engine.novel import DraftFailed, Story
-from engine.schema import Seed
-from engine.seedfile import SeedError, parse_seed
-from engine.store import Store, StoreError
+from novelcraft.backends import Backend, Completion, registry
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.core.errors import InputError
+from novelcraft.core.schema import Seed
+from novelcraft.core.seedfile import SeedError, parse_seed
+from novelcraft.runtime.store import Store, StoreError
+from novelcraft.settings.backend import create_backend
+from novelcraft.settings.config import ConfigError, resolve_settings
+from novelcraft.story.novel import DraftFailed, Story
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -133,7 +133,7 @@ def test_stories_saved_with_flat_backend_settings_resume_unchanged(db_path):
 
 def test_the_fake_backend_is_one_file_found_by_the_registry():
     spec = registry.spec("fake")
-    assert spec.cls is FakeBackend and spec.cls.__module__ == "engine.backends.fake"
+    assert spec.cls is FakeBackend and spec.cls.__module__ == "novelcraft.backends.fake"
     assert set(registry.names()) >= {"fake", "llamacpp", "openai", "transformers", "vllm"}
     # Nothing else in the engine names it: adding a backend touches no other file.
     mentions = [

@@ -14,21 +14,20 @@ import time
 from urllib.parse import unquote
 
 import pytest
+from novelcraft.cli.main import app as cli_app
+from novelcraft.core.errors import InputError
+from novelcraft.core.seedfile import parse_seed
+from novelcraft.settings.config import resolve_settings
+from novelcraft.story.export import ExportFormat
+from novelcraft.story.novel import Story
+from novelcraft.studio.app import create_app
+from novelcraft.studio.config import StudioConfig, check_bind, is_loopback, worker_args_from
+from novelcraft.studio.reads import StoryFacts, redact
+from novelcraft.studio.routes import content_disposition, slug
+from novelcraft.studio.security import RedactTokens
+from novelcraft.studio.workers import Job, Supervisor, _died_mid_draft, process_alive, start_ticks_of
+from novelcraft.studio.yamlform import annotate, field_line, problems_of
 from starlette.testclient import TestClient
-
-from engine.cli import app as cli_app
-from engine.config import resolve_settings
-from engine.errors import InputError
-from engine.export import ExportFormat
-from engine.novel import Story
-from engine.seedfile import parse_seed
-from engine.studio.app import create_app
-from engine.studio.config import StudioConfig, check_bind, is_loopback, worker_args_from
-from engine.studio.reads import StoryFacts, redact
-from engine.studio.routes import content_disposition, slug
-from engine.studio.security import RedactTokens
-from engine.studio.workers import Job, Supervisor, _died_mid_draft, process_alive, start_ticks_of
-from engine.studio.yamlform import annotate, field_line, problems_of
 
 SEED = "title: Harbor Lights\npremise: A keeper finds a letter.\ntarget_words: 900\nscenes: 3\nscene_words: 300\nseed: 2\n"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -426,8 +425,7 @@ def test_stories_past_the_cap_wait_in_line_and_a_stop_drops_a_waiting_one(tmp_pa
 
 def test_the_studio_reads_what_its_workers_can_do_from_the_cli():
     import typer
-
-    from engine.studio.cli import has_option
+    from novelcraft.studio.cli import has_option
 
     root = typer.main.get_command(cli_app)
     assert has_option(root, "resume", "as_json")

@@ -17,9 +17,8 @@ from studio_server import StudioProcess, query
 
 def _resume_has_review() -> bool:
     import typer
-
-    from engine.cli import app
-    from engine.studio.cli import has_option
+    from novelcraft.cli.main import app
+    from novelcraft.studio.cli import has_option
 
     return has_option(typer.main.get_command(app), "resume", "review")
 

@@ -84,7 +84,7 @@ def test_non_loopback_studio_refuses_to_start_without_a_token(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "engine.cli",
+        "novelcraft.cli.main",
         "--backend",
         "fake",
         "studio",

@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from engine.errors import InputError
-from engine.eval.report import mean_ci
-from engine.eval.study import Study, load_study
-from engine.export import manuscript
-from engine.store import Store
+from novelcraft.core.errors import InputError
+from novelcraft.runtime.store import Store
+from novelcraft.story.export import manuscript
+from novelcraft.study.report import mean_ci
+from novelcraft.study.runner import Study, load_study
 
 REPO = Path(__file__).resolve().parent.parent
 STUDY = """
@@ -84,7 +83,7 @@ def test_sigkill_mid_study_then_rerun_redrafts_nothing_finished(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "engine.cli",
+        "novelcraft.cli.main",
         "study",
         str(path),
         "--out",
@@ -127,7 +126,7 @@ def test_ctrl_c_stops_a_study_at_once_and_the_rerun_finishes_it(tmp_path, python
     # Slow calls: on a loaded machine the study must still be drafting its first story when we look.
     path = study_file(tmp_path, latency=400)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "engine.cli", "study", str(path), "--out", str(out), "--no-report"]
+    cmd = [sys.executable, "-m", "novelcraft.cli.main", "study", str(path), "--out", str(out), "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(v[2] >= 3 for v in _statuses(out / "stories.db").values()):
@@ -161,7 +160,7 @@ def test_report_directory_from_a_judged_study(tmp_path):
     spec.repeats = 1
     study = Study(spec, tmp_path / "out", source=path)
     assert all(r.status == "done" for r in study.draft(concurrency=4))
-    from engine.eval.study import evaluate_study
+    from novelcraft.study.runner import evaluate_study
 
     files = evaluate_study(study)
     rows = list(csv.DictReader(Path(files["results"]).read_text().splitlines()))

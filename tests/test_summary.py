@@ -1,10 +1,10 @@
 import json
 
-from engine.backends.fake import FakeBackend
-from engine.calls import ModelClient
-from engine.schema import FIELD_CAPS, Message, RunningSummary, Sampling
-from engine.summary import MAX_COMPRESS_CALLS, over_caps, trim, update_summary
-from engine.tokens import count_words, fallback_count
+from novelcraft.backends.fake import FakeBackend
+from novelcraft.core.schema import FIELD_CAPS, Message, RunningSummary, Sampling
+from novelcraft.core.tokens import count_words, fallback_count
+from novelcraft.drafting.summary import MAX_COMPRESS_CALLS, over_caps, trim, update_summary
+from novelcraft.runtime.calls import ModelClient
 
 SYSTEM = Message(role="system", content="You are a novelist.")
 

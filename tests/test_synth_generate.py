@@ -8,17 +8,16 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from novelcraft import dataprep
+from novelcraft.backends.base import Completion
+from novelcraft.backends.fake import FakeBackend, _rng, _sentence
+from novelcraft.cli.main import app
+from novelcraft.dataprep.options import GENERATE_STAGES
+from novelcraft.dataprep.synth.run import Generator, model_settings
+from novelcraft.dataprep.synth.spec import load_spec
+from novelcraft.runtime.calls import BudgetExceeded
+from novelcraft.train.data import read_chat_file
 from typer.testing import CliRunner
-
-import dataprep.synth.teacher
-from dataprep.options import GENERATE_STAGES
-from dataprep.synth.run import Generator, model_settings
-from dataprep.synth.spec import load_spec
-from engine.backends.base import Completion
-from engine.backends.fake import FakeBackend, _rng, _sentence
-from engine.calls import BudgetExceeded
-from engine.cli import app
-from train.data import read_chat_file
 
 SPEC = """
 name: test-verse

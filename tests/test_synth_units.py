@@ -6,19 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
+from novelcraft.backends.base import Completion
+from novelcraft.core.errors import InputError
+from novelcraft.dataprep.synth.cache import ResultCache
+from novelcraft.dataprep.synth.conversations import read_conversations
+from novelcraft.dataprep.synth.dedup import exact_duplicates, jaccard, near_duplicates, shingles
+from novelcraft.dataprep.synth.filtering import filter_pairs
+from novelcraft.dataprep.synth.formats import FormatCheck, check_text, judge_rule, needs_judge, stanzas
+from novelcraft.dataprep.synth.mixing import mix
+from novelcraft.dataprep.synth.records import Pair
+from novelcraft.dataprep.synth.spec import load_spec
+from novelcraft.dataprep.synth.teacher import answer_problem
 from pydantic import TypeAdapter, ValidationError
-
-from dataprep.synth.cache import ResultCache
-from dataprep.synth.conversations import read_conversations
-from dataprep.synth.dedup import exact_duplicates, jaccard, near_duplicates, shingles
-from dataprep.synth.filtering import filter_pairs
-from dataprep.synth.formats import FormatCheck, check_text, judge_rule, needs_judge, stanzas
-from dataprep.synth.mixing import mix
-from dataprep.synth.records import Pair
-from dataprep.synth.spec import load_spec
-from dataprep.synth.teacher import answer_problem
-from engine.backends.base import Completion
-from engine.errors import InputError
 
 REPO = Path(__file__).resolve().parent.parent
 CHECK = TypeAdapter(FormatCheck)

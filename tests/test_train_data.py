@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from novelcraft.settings.config import ConfigError
+from novelcraft.train.config import TrainConfig
+from novelcraft.train.data import IGNORE, ChatRecord, prepare_data, stop_token_ids, tokenize_chat
+from novelcraft.train.model import generation_eos, load_tokenizer
 from train_fixtures import SCENES, default_base, record, write_dataprep_dir
-
-from engine.config import ConfigError
-from train.config import TrainConfig
-from train.data import IGNORE, ChatRecord, prepare_data, stop_token_ids, tokenize_chat
-from train.model import generation_eos, load_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from novelcraft.cli.main import app
+from novelcraft.train.serve import ServeError, export, merge, read_adapter
+from novelcraft.train.trainer import ADAPTER_META
 from train_fixtures import tiny_llama
-
-from engine.cli import app
-from train.serve import ServeError, export, merge, read_adapter
-from train.trainer import ADAPTER_META
 
 
 @pytest.fixture(scope="module")

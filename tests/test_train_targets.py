@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from train.config import TrainConfig
-from train.model import bnb_kwargs, lora_kwargs, schedule, sft_kwargs, unsloth_kwargs
-from train.targets import is_moe, resolve_targets
+from novelcraft.train.config import TrainConfig
+from novelcraft.train.model import bnb_kwargs, lora_kwargs, schedule, sft_kwargs, unsloth_kwargs
+from novelcraft.train.targets import is_moe, resolve_targets
 
 
 def qwen3_moe_modules(layers: int = 2, experts: int = 4) -> list[str]:

@@ -45,7 +45,7 @@ def write_dataprep_dir(path: Path, n_train: int = 6, n_val: int = 2) -> Path:
 
 @cache
 def default_base() -> Path:
-    from engine.hf_default import default_hf_checkpoint
+    from novelcraft.backends.hf_default import default_hf_checkpoint
 
     return default_hf_checkpoint()
 

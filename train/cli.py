@@ -1,6 +1,6 @@
 """`novelcraft train ...` commands: parse -> resolve config -> call the library -> render.
 
-Errors become lines and exit codes in engine.shell: a bad config or an adapter the target cannot take
+Errors become lines and exit codes in novelcraft.cli.shell: a bad config or an adapter the target cannot take
 (ConfigError, ServeError) 2, a training failure 1, Ctrl-C 130.
 """
 
@@ -11,16 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from novelcraft.cli.shell import EXIT_INTERRUPTED, JsonOpt, fail, note, print_json, print_plain, typer_app
+from novelcraft.core.errors import NovelcraftError
+from novelcraft.settings.config import ConfigError
+from novelcraft.train.config import MergeDtype
+from novelcraft.train.serve import ServeTarget
 from rich.markup import escape
 
-from engine.config import ConfigError
-from engine.errors import NovelcraftError
-from engine.shell import EXIT_INTERRUPTED, JsonOpt, fail, note, print_json, print_plain, typer_app
-from train.config import MergeDtype
-from train.serve import ServeTarget
-
 if TYPE_CHECKING:
-    from train.arena.config import ArenaSpec
+    from novelcraft.train.arena.config import ArenaSpec
 
 app = typer_app(
     no_args_is_help=True,
@@ -34,7 +33,7 @@ SetOpt = Annotated[
 
 
 def _resolve(config: Path | None, sets: list[str] | None, **flags: Any):
-    from train.config import parse_set_flags, resolve_train_config
+    from novelcraft.train.config import parse_set_flags, resolve_train_config
 
     merged = {**parse_set_flags(sets or []), **{k: v for k, v in flags.items() if v is not None}}
     return resolve_train_config(config, flags=merged)
@@ -58,14 +57,14 @@ def validate(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a config (and its data) without loading any model weights."""
-    from train.config import check_paths
+    from novelcraft.train.config import check_paths
 
     src = str(config) if config else "config"
     cfg = _resolve(config, sets)
     check_paths(cfg, src)
     report: dict[str, Any] = {"ok": True, "config": str(config)}
     if data:
-        from train.trainer import prepare
+        from novelcraft.train.trainer import prepare
 
         prep = prepare(cfg, src, for_training=False)
         report.update(
@@ -91,7 +90,7 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Train an adapter (SFTTrainer + PEFT); the best checkpoint by eval loss ends in OUTPUT_DIR/adapter."""
-    from train.trainer import prepare, train
+    from novelcraft.train.trainer import prepare, train
 
     src = str(config) if config else "config"
     cfg = _resolve(
@@ -143,7 +142,7 @@ def merge(
     as_json: JsonOpt = False,
 ) -> None:
     """Merge the (best) adapter into a full-precision base; required to serve DoRA."""
-    from train.serve import merge as do_merge
+    from novelcraft.train.serve import merge as do_merge
 
     meta = do_merge(adapter, out_dir, base=base, dtype=dtype)
     _print({"merged": str(out_dir), "base": meta["base_model_path"], "dora": meta["use_dora"]}, as_json)
@@ -172,14 +171,14 @@ def export(
 ) -> None:
     """Check the adapter can be served, write manifest.<target>.json, print the serving flags; with
     --registry, add it to an expert registry too."""
-    from train.serve import export as do_export
+    from novelcraft.train.serve import export as do_export
 
     if mode not in (None, "chat", "continuation"):
         raise ConfigError(f"--mode {mode}: expected chat or continuation")
     manifest = do_export(path, target, name=name, max_lora_rank=max_lora_rank, gguf_out=gguf)
     if registry is not None:
-        from engine.experts.export import expert_entry
-        from engine.experts.registry import keyword_spec, upsert_expert
+        from novelcraft.experts.export import expert_entry
+        from novelcraft.settings.experts import keyword_spec, upsert_expert
 
         entry = expert_entry(
             manifest,
@@ -213,9 +212,9 @@ def sweep(
 ) -> None:
     """Train every configuration of a grid; one results row each; finished rows are skipped on rerun.
     With an arena block, every adapter and the base are then judged on held-out prompts and ranked."""
-    from dataprep.progress import progress_hooks
-    from train.arena.run import Arena
-    from train.sweep import load_sweep, ranked_csv, run_sweep
+    from novelcraft.dataprep.progress import progress_hooks
+    from novelcraft.train.arena.run import Arena
+    from novelcraft.train.sweep import load_sweep, ranked_csv, run_sweep
 
     sw = load_sweep(spec, output_dir=output_dir)
     inputs = None
@@ -262,7 +261,7 @@ def generate(
     max_new_tokens: Annotated[int, typer.Option(help="Tokens to generate.")] = 80,
 ) -> None:
     """Try an adapter: greedy generation with the base model + adapter (transformers + PEFT)."""
-    from train.infer import generate as do_generate
+    from novelcraft.train.infer import generate as do_generate
 
     msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     print_plain(do_generate(adapter, msgs, max_new_tokens=max_new_tokens))
@@ -271,9 +270,9 @@ def generate(
 def _arena_inputs(ctx: typer.Context, spec: ArenaSpec, source: str, prompts: Path | None):
     """(plan, judge settings): the prompts, format and system message, and the arena's judge layer under
     this invocation's config file, environment and flags. Checked before any model loads."""
-    from dataprep.synth.run import settings_over
-    from engine.shell import invocation_layers
-    from train.arena.config import plan
+    from novelcraft.cli.shell import invocation_layers
+    from novelcraft.dataprep.synth.run import settings_over
+    from novelcraft.train.arena.config import plan
 
     arena_plan = plan(spec, source, prompts)
     judge = settings_over([(f"{source}: arena.judge", spec.judge)], invocation_layers(ctx))
@@ -313,10 +312,10 @@ def arena(
 ) -> None:
     """Base + every adapter answer held-out prompts (same seeds); judged, format-checked, rep-4; the best
     by the config's rule. Writes eval_summary.json, eval_answers.csv, quality_*.png, dashboard.png."""
-    from dataprep.progress import progress_hooks
-    from train.arena.config import ArenaSpec, load_arena_file
-    from train.arena.run import Arena
-    from train.sweep import arena_of_sweep_dir
+    from novelcraft.dataprep.progress import progress_hooks
+    from novelcraft.train.arena.config import ArenaSpec, load_arena_file
+    from novelcraft.train.arena.run import Arena
+    from novelcraft.train.sweep import arena_of_sweep_dir
 
     if arena_file is not None:
         spec, source = load_arena_file(arena_file), str(arena_file)
@@ -337,7 +336,7 @@ def arena(
     finally:
         runner.close()
     if (path / "results.jsonl").exists():  # a sweep: its results.csv gets the arena's figures and rank
-        from train.sweep import ranked_csv
+        from novelcraft.train.sweep import ranked_csv
 
         ranked_csv(
             path / "results.jsonl",

@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from novelcraft.core.files import write_atomic
+from novelcraft.settings.config import ConfigError, merge_layers, read_config_file
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from engine.config import ConfigError, merge_layers, read_config_file
-from engine.files import write_atomic
 
 ENV_PREFIX = "NOVELCRAFT_TRAIN_"
 # Full-precision dtypes a base is merged into: never 4-bit, which would round the adapter away.

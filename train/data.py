@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import ConfigError
-from train.config import DatasetSpec, TrainConfig
+from novelcraft.settings.config import ConfigError
+from novelcraft.train.config import DatasetSpec, TrainConfig
 
 IGNORE = -100
 # End-of-turn tokens of common chat templates; only those in the tokenizer's vocabulary are used.

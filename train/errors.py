@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.errors import InputError
+from novelcraft.core.errors import InputError
 
 
 class ServeError(InputError):

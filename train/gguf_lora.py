@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.files import temp_path_for
-from train.errors import ServeError
+from novelcraft.core.files import temp_path_for
+from novelcraft.train.errors import ServeError
 
 # HF model_type -> (gguf arch name, permute q/k rows like convert_hf_to_gguf's LlamaModel)
 ARCHS = {

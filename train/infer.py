@@ -6,18 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from train.errors import ServeError
-from train.serve import find_adapter
-from train.trainer import ADAPTER_META
+from novelcraft.train.errors import ServeError
+from novelcraft.train.serve import find_adapter
+from novelcraft.train.trainer import ADAPTER_META
 
 
 def load(path: Path) -> tuple[Any, Any]:
     """(model, tokenizer) for a run directory, an adapter directory or a merged model directory."""
     import torch
+    from novelcraft.train.model import resolve_base
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from train.model import resolve_base
 
     where = find_adapter(path)
     tok = AutoTokenizer.from_pretrained(str(where))

@@ -9,8 +9,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from train.config import TrainConfig
-from train.targets import resolve_targets
+from novelcraft.train.config import TrainConfig
+from novelcraft.train.targets import resolve_targets
 
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -18,7 +18,7 @@ DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 def resolve_base(name: str) -> str:
     """`default` is the embedded CPU model as an HF checkpoint; anything else is an HF id or a local dir."""
     if name == "default":
-        from engine.hf_default import default_hf_checkpoint
+        from novelcraft.backends.hf_default import default_hf_checkpoint
 
         return str(default_hf_checkpoint())
     return str(Path(name).expanduser()) if name.startswith(("~", ".", "/")) else name

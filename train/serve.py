@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from engine.files import write_atomic
-from engine.lora import VLLM_LORA_RANKS, vllm_rank_for
-from train.config import MergeDtype
-from train.errors import ServeError
-from train.trainer import ADAPTER_META
+from novelcraft.core.files import write_atomic
+from novelcraft.core.lora import VLLM_LORA_RANKS, vllm_rank_for
+from novelcraft.train.config import MergeDtype
+from novelcraft.train.errors import ServeError
+from novelcraft.train.trainer import ADAPTER_META
 
 __all__ = ["AdapterInfo", "ServeError", "ServeTarget", "export", "find_adapter", "merge", "read_adapter"]
 
@@ -117,10 +117,9 @@ def llamacpp_problems(info: AdapterInfo) -> list[str]:
 def merge(adapter: Path, out: Path, base: str | None = None, dtype: MergeDtype = "bf16") -> dict[str, Any]:
     """Adapter (LoRA or DoRA) + full-precision base -> a standalone model directory."""
     import torch
+    from novelcraft.train.model import DTYPES, resolve_base
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from train.model import DTYPES, resolve_base
 
     info = read_adapter(adapter)
     if not (info.path / "adapter_config.json").exists():
@@ -242,7 +241,7 @@ def export(
             if problems:
                 raise ServeError(problems[0])
             if gguf_out is not None:
-                from train.gguf_lora import convert
+                from novelcraft.train.gguf_lora import convert
 
                 convert(info, gguf_out)
                 manifest["gguf"] = str(gguf_out.resolve())

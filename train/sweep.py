@@ -29,13 +29,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from novelcraft.core.files import write_atomic
+from novelcraft.settings.config import ConfigError, read_config_file
+from novelcraft.train.arena.config import ArenaSpec, parse_arena
+from novelcraft.train.arena.scoring import ConfigSummary
+from novelcraft.train.config import TrainConfig, resolve_train_config
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from engine.config import ConfigError, read_config_file
-from engine.files import write_atomic
-from train.arena.config import ArenaSpec, parse_arena
-from train.arena.scoring import ConfigSummary
-from train.config import TrainConfig, resolve_train_config
 
 COLUMNS = [
     "id",
@@ -176,7 +175,7 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """Train each row not already finished; returns the rows of this invocation (skipped ones marked)."""
     if train_fn is None:
-        from train.trainer import run as train_fn
+        from novelcraft.train.trainer import run as train_fn
     out_dir = sw.spec.output_dir
     results = out_dir / "results.jsonl"
     finished = done_ids(results)

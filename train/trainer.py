@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.config import ConfigError
-from engine.files import write_atomic
-from train.config import TrainConfig, check_paths, save_resolved
-from train.data import PreparedData, prepare_data, stop_token_ids
-from train.model import (
+from novelcraft.core.files import write_atomic
+from novelcraft.settings.config import ConfigError
+from novelcraft.train.config import TrainConfig, check_paths, save_resolved
+from novelcraft.train.data import PreparedData, prepare_data, stop_token_ids
+from novelcraft.train.model import (
     compute_dtype,
     generation_eos,
     has_cuda,

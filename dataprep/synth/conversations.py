@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from novelcraft.core.errors import InputError
 from pydantic import BaseModel
-
-from engine.errors import InputError
 
 
 class Exchange(BaseModel):

@@ -12,10 +12,9 @@ import statistics
 from collections import Counter
 from collections.abc import Callable
 
+from novelcraft.core.schema import Message
+from novelcraft.dataprep.synth.records import Pair
 from pydantic import BaseModel
-
-from dataprep.synth.records import Pair
-from engine.schema import Message
 
 CountMessages = Callable[[list[Message]], int]
 

@@ -14,7 +14,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
-from engine.eval.text import words
+from novelcraft.core.text import words
 
 SHINGLE_WORDS = 3
 BANDS, ROWS = 24, 4

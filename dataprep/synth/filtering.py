@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dataprep.synth.dedup import exact_duplicates, near_duplicates
-from dataprep.synth.formats import FormatCheck, check_text
-from dataprep.synth.records import Pair, Rejection
+from novelcraft.dataprep.synth.dedup import exact_duplicates, near_duplicates
+from novelcraft.dataprep.synth.formats import FormatCheck, check_text
+from novelcraft.dataprep.synth.records import Pair, Rejection
 
 VARIANTS = ("short", "long")
 

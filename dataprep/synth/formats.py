@@ -2,7 +2,7 @@
 
 A check is a regex, a line/stanza rule, a JSON schema, or a question for the judge. The first three are
 decided here; a judge question needs a model, so `check_text` leaves it out and the caller asks the judge
-(engine.eval.answer_judge) with `judge_rule` as what format_ok means.
+(novelcraft.judges.answer) with `judge_rule` as what format_ok means.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
+from novelcraft.core.text import words
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from engine.eval.text import words
 
 
 class _Check(BaseModel):

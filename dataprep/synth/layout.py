@@ -16,10 +16,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from novelcraft.core.files import write_atomic
+from novelcraft.dataprep.outdir import OutputDir
 from pydantic import BaseModel
-
-from dataprep.outdir import OutputDir
-from engine.files import write_atomic
 
 
 class Layout(OutputDir):

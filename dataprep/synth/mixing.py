@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from novelcraft.dataprep.synth.records import Pair
 from pydantic import BaseModel
-
-from dataprep.synth.records import Pair
 
 
 class MixReport(BaseModel):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TypeVar
 
-from engine.calls import CallGate, Stopped
+from novelcraft.runtime.calls import CallGate, Stopped
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -15,23 +15,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from novelcraft.core.schema import Message
+from novelcraft.core.tokens import fallback_count
+from novelcraft.dataprep.context import Hooks
+from novelcraft.dataprep.manifest import build_manifest
+from novelcraft.dataprep.options import GENERATE_STAGES, GenerateStage
+from novelcraft.dataprep.synth import stages
+from novelcraft.dataprep.synth.conversations import Exchange, read_conversations
+from novelcraft.dataprep.synth.corpus import CountMessages
+from novelcraft.dataprep.synth.formats import needs_judge
+from novelcraft.dataprep.synth.layout import Layout
+from novelcraft.dataprep.synth.mixing import MixReport
+from novelcraft.dataprep.synth.records import StageStats
+from novelcraft.dataprep.synth.spec import Spec, spec_json
+from novelcraft.dataprep.synth.teacher import BackendFactory, Models
+from novelcraft.settings.config import Settings, resolve_settings, save_config, settings_from_layers
 from pydantic import BaseModel, Field
-
-from dataprep.context import Hooks
-from dataprep.manifest import build_manifest
-from dataprep.options import GENERATE_STAGES, GenerateStage
-from dataprep.synth import stages
-from dataprep.synth.conversations import Exchange, read_conversations
-from dataprep.synth.corpus import CountMessages
-from dataprep.synth.formats import needs_judge
-from dataprep.synth.layout import Layout
-from dataprep.synth.mixing import MixReport
-from dataprep.synth.records import StageStats
-from dataprep.synth.spec import Spec, spec_json
-from dataprep.synth.teacher import BackendFactory, Models
-from engine.config import Settings, resolve_settings, save_config, settings_from_layers
-from engine.schema import Message
-from engine.tokens import fallback_count
 
 
 class GenerateResult(BaseModel):
@@ -47,7 +46,7 @@ class GenerateResult(BaseModel):
 
 def settings_over(spec_layers: list[tuple[str, dict]], invocation: Mapping[str, Any]) -> Settings:
     """Settings from a spec's layers (teacher, judge) under the invocation's config file, environment
-    and flags (`invocation` as engine.shell.invocation_layers gives it), as a story's saved settings sit."""
+    and flags (`invocation` as novelcraft.cli.shell.invocation_layers gives it), as a story's saved settings sit."""
     base = settings_from_layers(spec_layers).model_dump()
     return resolve_settings(
         invocation.get("config_file"),

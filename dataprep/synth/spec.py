@@ -14,11 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from novelcraft.core.errors import InputError, validation_lines
+from novelcraft.dataprep.synth.formats import FormatCheck
+from novelcraft.settings.config import read_config_file, settings_from_layers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from dataprep.synth.formats import FormatCheck
-from engine.config import read_config_file, settings_from_layers
-from engine.errors import InputError, validation_lines
 
 
 class _Strict(BaseModel):

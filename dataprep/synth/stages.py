@@ -14,31 +14,30 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, Field
-
-from dataprep.context import Hooks
-from dataprep.hashing import content_key
-from dataprep.synth import corpus, filtering
-from dataprep.synth.cache import ResultCache
-from dataprep.synth.conversations import Exchange
-from dataprep.synth.dedup import exact_duplicates, normalize
-from dataprep.synth.formats import judge_rule, needs_judge
-from dataprep.synth.layout import Layout, write_jsonl
-from dataprep.synth.mixing import MixReport, mix, sample
-from dataprep.synth.parallel import map_ordered
-from dataprep.synth.prompts import (
+from novelcraft.core.schema import Message, Sampling
+from novelcraft.dataprep.context import Hooks
+from novelcraft.dataprep.hashing import content_key
+from novelcraft.dataprep.synth import corpus, filtering
+from novelcraft.dataprep.synth.cache import ResultCache
+from novelcraft.dataprep.synth.conversations import Exchange
+from novelcraft.dataprep.synth.dedup import exact_duplicates, normalize
+from novelcraft.dataprep.synth.formats import judge_rule, needs_judge
+from novelcraft.dataprep.synth.layout import Layout, write_jsonl
+from novelcraft.dataprep.synth.mixing import MixReport, mix, sample
+from novelcraft.dataprep.synth.parallel import map_ordered
+from novelcraft.dataprep.synth.prompts import (
     GeneratePromptsPrompt,
     GenerateSystemPrompt,
     LengthVariantPrompt,
     RewritePrompt,
 )
-from dataprep.synth.records import Failure, Kind, Pair, PromptItem, Rejection, StageStats
-from dataprep.synth.spec import SynthSpec
-from dataprep.synth.teacher import Models, request_key
-from engine.calls import ModelClient, ModelOutputError
-from engine.eval import answer_judge
-from engine.eval.judge import RubricResult
-from engine.schema import Message, Sampling
+from novelcraft.dataprep.synth.records import Failure, Kind, Pair, PromptItem, Rejection, StageStats
+from novelcraft.dataprep.synth.spec import SynthSpec
+from novelcraft.dataprep.synth.teacher import Models, request_key
+from novelcraft.judges import answer as answer_judge
+from novelcraft.judges.judge import RubricResult
+from novelcraft.runtime.calls import ModelClient, ModelOutputError
+from pydantic import BaseModel, Field
 
 # A prompt shorter than this many words is not a request ("Sure!", "1.").
 MIN_PROMPT_WORDS = 3

@@ -14,13 +14,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from dataprep.calllog import CallLog
-from dataprep.hashing import content_key
-from engine.backends.base import Backend, Completion, Watch
-from engine.calls import CallGate, MalformedOutput, ModelClient
-from engine.config import Settings
-from engine.eval.answer_judge import AnswerJudge
-from engine.schema import Message, Sampling
+from novelcraft.backends.base import Backend, Completion, Watch
+from novelcraft.core.schema import Message, Sampling
+from novelcraft.dataprep.calllog import CallLog
+from novelcraft.dataprep.hashing import content_key
+from novelcraft.judges.answer import AnswerJudge
+from novelcraft.runtime.calls import CallGate, MalformedOutput, ModelClient
+from novelcraft.settings.config import Settings
 
 BackendFactory = Callable[[Settings], Backend]
 JUDGE_MAX_TOKENS = 320
@@ -73,7 +73,9 @@ class CheckedAnswers(Backend):
 
 
 def _open_checked(settings: Settings) -> Backend:
-    from engine.backends import open_backend  # the chosen backend's heavy imports only when it is used
+    from novelcraft.settings.backend import (
+        open_backend,  # the chosen backend's heavy imports only when it is used
+    )
 
     return open_backend(settings)
 

@@ -7,15 +7,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from novelcraft.backends.registry import BackendOptions
+from novelcraft.core.errors import NovelcraftError
+from novelcraft.core.schema import Message, Sampling
+from novelcraft.core.tokens import fallback_count
 from pydantic import BaseModel
 
-from engine.backends.registry import BackendOptions
-from engine.errors import NovelcraftError
-from engine.schema import Message, Sampling
-from engine.tokens import fallback_count
-
 if TYPE_CHECKING:
-    from engine.config import Settings
+    from novelcraft.settings.config import Settings
 
 
 # Called with the text generated so far while a streaming backend generates; True stops the call there.

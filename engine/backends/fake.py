@@ -13,11 +13,10 @@ import re
 import time
 from collections import deque
 
+from novelcraft.backends.base import Backend, Completion, TransientBackendError, Watch, at_sentence_end
+from novelcraft.backends.registry import BackendOptions, register
+from novelcraft.core.schema import Message, Sampling
 from pydantic import Field
-
-from engine.backends.base import Backend, Completion, TransientBackendError, Watch, at_sentence_end
-from engine.backends.registry import BackendOptions, register
-from engine.schema import Message, Sampling
 
 _VOCAB = [
     "the",

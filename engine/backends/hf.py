@@ -14,11 +14,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from novelcraft.backends.base import Backend, BackendError, Completion, Watch, at_sentence_end
+from novelcraft.backends.registry import BackendOptions, register
+from novelcraft.core.schema import Message, Sampling
 from pydantic import Field
-
-from engine.backends.base import Backend, BackendError, Completion, Watch, at_sentence_end
-from engine.backends.registry import BackendOptions, register
-from engine.schema import Message, Sampling
 
 
 def resolve_device(device: str, cuda_available: bool) -> str:
@@ -32,7 +31,7 @@ def resolve_device(device: str, cuda_available: bool) -> str:
 def model_source(model: str | None) -> tuple[str, dict]:
     """(path or id for from_pretrained, extra kwargs): a GGUF file loads from its folder with gguf_file=."""
     if model is None:
-        from engine.backends.llamacpp import default_gguf
+        from novelcraft.backends.llamacpp import default_gguf
 
         gguf = default_gguf()
         return str(gguf.parent), {"gguf_file": gguf.name}

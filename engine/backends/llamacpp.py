@@ -9,12 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from novelcraft.backends.base import Backend, BackendError, Completion, Watch, at_sentence_end
+from novelcraft.backends.llamacpp_llama import Dry, controlled_llama, shared_prefix
+from novelcraft.backends.registry import BackendOptions, register
+from novelcraft.core.schema import Message, Sampling
 from pydantic import Field
-
-from engine.backends.base import Backend, BackendError, Completion, Watch, at_sentence_end
-from engine.backends.llamacpp_llama import Dry, controlled_llama, shared_prefix
-from engine.backends.registry import BackendOptions, register
-from engine.schema import Message, Sampling
 
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_DRY_MULTIPLIER = 0.8

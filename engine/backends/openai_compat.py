@@ -27,9 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
-
-from engine.backends.base import (
+from novelcraft.backends.base import (
     Backend,
     BackendError,
     Completion,
@@ -37,9 +35,10 @@ from engine.backends.base import (
     Watch,
     at_sentence_end,
 )
-from engine.backends.registry import BackendOptions, register
-from engine.schema import Message, Sampling
-from engine.tokens import fallback_count
+from novelcraft.backends.registry import BackendOptions, register
+from novelcraft.core.schema import Message, Sampling
+from novelcraft.core.tokens import fallback_count
+from pydantic import Field
 
 if TYPE_CHECKING:
     import httpx

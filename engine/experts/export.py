@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InputError
-from engine.experts.registry import relative_to
+from novelcraft.core.errors import InputError
+from novelcraft.settings.experts import relative_to
 
 # `base_model: default` in a training config is the embedded default model.
 DEFAULT_BASE_NAMES = ["SmolLM2-135M-Instruct"]

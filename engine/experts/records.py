@@ -10,7 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.store import Store
+    from novelcraft.runtime.store import Store
 
 
 def route_of(note: str | None) -> dict[str, Any] | None:

@@ -18,11 +18,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
 
+from novelcraft.core.errors import InputError
+from novelcraft.core.schema import SceneGoal
+from novelcraft.settings.experts import Expert, ExpertRegistry
 from pydantic import BaseModel
-
-from engine.errors import InputError
-from engine.experts.registry import Expert, ExpertRegistry
-from engine.schema import SceneGoal
 
 Method = Literal["forced", "keyword", "embedding", "base"]
 # text -> {expert name: cosine similarity}; None when embedding routing is off.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.experts.registry import ExpertRegistry
+from novelcraft.settings.experts import ExpertRegistry
 
 
 def llama_server_config(

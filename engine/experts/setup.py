@@ -13,17 +13,22 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from novelcraft.core.errors import InputError
+from novelcraft.core.schema import SceneGoal, Seed
+from novelcraft.experts.router import RouteDecision, Similarity, route, scene_query
+from novelcraft.settings.experts import (
+    NAME_PATTERN,
+    Expert,
+    ExpertRegistry,
+    load_registry,
+    with_expert_adapters,
+)
 from pydantic import BaseModel
 
-from engine.errors import InputError
-from engine.experts.registry import NAME_PATTERN, Expert, ExpertRegistry, load_registry, with_expert_adapters
-from engine.experts.router import RouteDecision, Similarity, route, scene_query
-from engine.schema import SceneGoal, Seed
-
 if TYPE_CHECKING:
-    from engine.backends.base import Backend
-    from engine.config import Settings
-    from engine.experts.embedding import Embedder
+    from novelcraft.backends.base import Backend
+    from novelcraft.experts.embedding import Embedder
+    from novelcraft.settings.config import Settings
 
 AUTO = "auto"
 DEFAULT_STYLE = Seed.model_fields["style"].default
@@ -135,7 +140,7 @@ def check_experts(seed: Seed, settings: Settings, backend: Backend, source: str 
     used = [registry.require(asked.expert)] if asked.expert else registry.experts
     problems = [line for expert in used for line in expert_problems(expert, registry, backend)]
     if asked.mode == "auto" and registry.router.embedder == "minilm":
-        from engine.experts.embedding import minilm_available
+        from novelcraft.experts.embedding import minilm_available
 
         if not minilm_available():
             problems.append(
@@ -183,7 +188,7 @@ class ExpertRouting:
         if self.registry.router.embedder == "none":
             return None
         if self._similarity is None:
-            from engine.experts.embedding import MiniLMEmbedder, SimilarityIndex
+            from novelcraft.experts.embedding import MiniLMEmbedder, SimilarityIndex
 
             self._similarity = SimilarityIndex(self.registry, self._embedder or MiniLMEmbedder(), self._cache)
         return self._similarity

@@ -9,10 +9,9 @@ are; the base passes when it is nearer no author than that author's own expert i
 
 from __future__ import annotations
 
+from novelcraft.core.text import words
+from novelcraft.metrics.attribution import DeltaModel, burrows_delta, cosine_delta, z_scores
 from pydantic import BaseModel
-
-from engine.eval.attribution import DeltaModel, burrows_delta, cosine_delta, z_scores
-from engine.eval.text import words
 
 
 class SystemVoice(BaseModel):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import io
 
-from engine.eval.baselines import baseline_range
-from engine.eval.stories import Evaluated
-from engine.eval.table import METRICS, fmt, values
+from novelcraft.evaluation.stories import Evaluated
+from novelcraft.evaluation.table import METRICS, fmt, values
+from novelcraft.metrics.baselines import baseline_range
 
 CHARTS = ("ranges", "per_scene")
 _DOT_LIMITS = (-0.6, 1.6)  # a value far outside the human range is drawn at the edge, with its number

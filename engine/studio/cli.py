@@ -1,4 +1,4 @@
-"""`novelcraft studio`: the web studio, mounted by engine.cli. Starlette and uvicorn load only when the
+"""`novelcraft studio`: the web studio, mounted by novelcraft.cli.main. Starlette and uvicorn load only when the
 command runs, so the rest of the CLI starts without them."""
 
 from __future__ import annotations
@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from engine.shell import note, settings_for, typer_app
-from engine.studio.config import (
+from novelcraft.cli.shell import note, settings_for, typer_app
+from novelcraft.studio.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_WORKERS,
@@ -45,7 +44,7 @@ def studio_command(
     ] = DEFAULT_WORKERS,
 ) -> None:
     """A local web page to start, watch, steer and read drafting sessions."""
-    from engine.studio.server import serve
+    from novelcraft.studio.server import serve
 
     check_bind(host, token)
     settings = settings_for(ctx)

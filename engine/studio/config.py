@@ -6,8 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.config import Settings
-from engine.errors import InputError
+from novelcraft.core.errors import InputError
+from novelcraft.settings.config import Settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765

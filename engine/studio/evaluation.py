@@ -1,4 +1,4 @@
-"""The metrics panel's numbers: `engine.eval` over a story, computed once per state of its scenes.
+"""The metrics panel's numbers: `novelcraft.metrics` over a story, computed once per state of its scenes.
 
 Metrics are pure functions of the scene texts, so a story is evaluated again only when a scene was
 added, redrafted or switched to another version; a page refresh while nothing changed costs nothing.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from engine.eval.stories import Evaluated, evaluate_story
-from engine.eval.table import rows
-from engine.novel import Story
+from novelcraft.evaluation.stories import Evaluated, evaluate_story
+from novelcraft.evaluation.table import rows
+from novelcraft.story.novel import Story
 
 _KEEP = 16
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import InputError
-from engine.novel import Story
+from novelcraft.core.errors import InputError
+from novelcraft.story.novel import Story
 
 if TYPE_CHECKING:
-    from engine.studio.workers import WorkerState
+    from novelcraft.studio.workers import WorkerState
 
 # Values under these setting names are never shown, whatever the backend calls them; a name that
 # ends in _env (api_key_env) holds the name of a variable, never its value, and is shown.
@@ -43,7 +43,7 @@ def story_rows(db: Path) -> list[dict]:
     """One row per story: status, progress, words, calls and cost (tokens, model time)."""
     if not Path(db).exists():
         return []
-    from engine.store import Store
+    from novelcraft.runtime.store import Store
 
     store = Store(db)
     try:

@@ -1,5 +1,5 @@
 """The studio's pages and actions: each handler opens the story, calls the Story API (or a read in
-engine.studio.reads), and renders a template or redirects. Drafting, redrafting and outlining are
+novelcraft.studio.reads), and renders a template or redirects. Drafting, redrafting and outlining are
 handed to the worker supervisor; nothing slow runs inside a request but an export and the metrics.
 A story whose worker runs is not edited under it: its outline, versions and locks wait (409)."""
 
@@ -15,6 +15,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import yaml
+from novelcraft.core.errors import InputError, NovelcraftError
+from novelcraft.core.seedfile import parse_seed
+from novelcraft.drafting.outline_edit import outline_yaml
+from novelcraft.runtime.store import StoreError, StoryNotFound
+from novelcraft.story.export import ExportFormat
+from novelcraft.story.novel import Story
+from novelcraft.studio import reads
+from novelcraft.studio.charts import CHARTS, chart_png
+from novelcraft.studio.evaluation import metric_rows
+from novelcraft.studio.security import CSRF_FIELD, form_post
+from novelcraft.studio.yamlform import EXAMPLE_SEED, annotate, decode_upload, problems_of
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -23,20 +34,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from engine.errors import InputError, NovelcraftError
-from engine.export import ExportFormat
-from engine.novel import Story
-from engine.outline_edit import outline_yaml
-from engine.seedfile import parse_seed
-from engine.store import StoreError, StoryNotFound
-from engine.studio import reads
-from engine.studio.charts import CHARTS, chart_png
-from engine.studio.evaluation import metric_rows
-from engine.studio.security import CSRF_FIELD, form_post
-from engine.studio.yamlform import EXAMPLE_SEED, annotate, decode_upload, problems_of
-
 if TYPE_CHECKING:
-    from engine.studio.app import Studio
+    from novelcraft.studio.app import Studio
 
 MEDIA_TYPES = {
     "md": "text/markdown; charset=utf-8",

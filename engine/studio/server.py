@@ -8,11 +8,11 @@ import logging
 import socket
 from collections.abc import Callable
 
-from engine.errors import InputError
-from engine.studio.app import create_app
-from engine.studio.config import StudioConfig, check_bind, is_loopback
-from engine.studio.security import RedactTokens
-from engine.studio.workers import Supervisor
+from novelcraft.core.errors import InputError
+from novelcraft.studio.app import create_app
+from novelcraft.studio.config import StudioConfig, check_bind, is_loopback
+from novelcraft.studio.security import RedactTokens
+from novelcraft.studio.workers import Supervisor
 
 
 def listen(host: str, port: int) -> socket.socket:

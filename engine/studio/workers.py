@@ -29,11 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from engine.errors import InputError
-from engine.files import write_atomic
-from engine.shell import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from engine.studio.config import StudioConfig
-from engine.studio.reads import StoryFacts, story_facts
+from novelcraft.cli.shell import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from novelcraft.core.errors import InputError
+from novelcraft.core.files import write_atomic
+from novelcraft.studio.config import StudioConfig
+from novelcraft.studio.reads import StoryFacts, story_facts
 
 # A worker that keeps dying (a machine out of memory, say) is launched again at most this often.
 MAX_RELAUNCHES = 3
@@ -349,7 +349,7 @@ class Supervisor:
         command = [
             self.python,
             "-m",
-            "engine.cli",
+            "novelcraft.cli.main",
             "--db",
             str(self.config.db.resolve()),
             *self.config.worker_args,

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from novelcraft.core.errors import InputError, validation_lines
+from novelcraft.dataprep.synth.formats import FormatCheck
+from novelcraft.settings.config import read_config_file, settings_from_layers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from dataprep.synth.formats import FormatCheck
-from engine.config import read_config_file, settings_from_layers
-from engine.errors import InputError, validation_lines
 
 # What a rule can rank by; each has its own good direction (see best.BETTER).
 Metric = Literal["quality", "format", "failure", "rep_4", "eval_loss"]
@@ -168,7 +167,7 @@ def plan(spec: ArenaSpec, source: str, prompts_file: Path | None = None) -> Aren
         raise InputError(f"{source}: no held-out prompts: pass --prompts FILE or set arena.prompts")
     checks, system = list(spec.format), spec.system_prompt
     if spec.spec is not None:
-        from dataprep.synth.spec import load_spec
+        from novelcraft.dataprep.synth.spec import load_spec
 
         generate = load_spec(spec.spec, for_teacher=False).spec
         checks = checks or list(generate.format.check)

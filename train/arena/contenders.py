@@ -13,10 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from novelcraft.core.errors import InputError
+from novelcraft.train.sweep import latest_rows
 from pydantic import BaseModel, Field
-
-from engine.errors import InputError
-from train.sweep import latest_rows
 
 BASE = "base"
 
@@ -78,8 +77,8 @@ def weights_fingerprint(adapter_dir: Path) -> str:
 
 
 def adapter_base(adapter_dir: Path) -> str:
-    from train.model import resolve_base
-    from train.trainer import ADAPTER_META
+    from novelcraft.train.model import resolve_base
+    from novelcraft.train.trainer import ADAPTER_META
 
     meta_path = adapter_dir / ADAPTER_META
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from train.arena.contenders import Contender
-from train.arena.scoring import ConfigSummary
+from novelcraft.train.arena.contenders import Contender
+from novelcraft.train.arena.scoring import ConfigSummary
 
 SCORES = list(range(6))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from train.arena.best import BestPick
-from train.arena.scoring import AnswerRow, ConfigSummary
+from novelcraft.train.arena.best import BestPick
+from novelcraft.train.arena.scoring import AnswerRow, ConfigSummary
 
 CSV_COLUMNS = [
     "config",

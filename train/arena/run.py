@@ -15,26 +15,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from novelcraft.backends.base import Backend
+from novelcraft.core.files import write_atomic
+from novelcraft.core.schema import Message, Sampling
+from novelcraft.dataprep.calllog import CallLog
+from novelcraft.dataprep.context import Hooks
+from novelcraft.dataprep.hashing import content_key
+from novelcraft.dataprep.synth.cache import ResultCache
+from novelcraft.dataprep.synth.formats import judge_rule
+from novelcraft.judges import answer as answer_judge
+from novelcraft.judges.answer import AnswerJudge
+from novelcraft.judges.judge import RubricResult
+from novelcraft.runtime.calls import CallGate, ModelClient, ModelOutputError
+from novelcraft.settings.config import Settings
+from novelcraft.train.arena.best import BestPick, pick_best
+from novelcraft.train.arena.config import ArenaPlan, ArenaSpec
+from novelcraft.train.arena.contenders import Contender, Lineup, discover
+from novelcraft.train.arena.report import answers_csv, table_text
+from novelcraft.train.arena.scoring import EMPTY_VERDICT, AnswerRow, ConfigSummary, answer_row, summarize
 from pydantic import BaseModel, Field
-
-from dataprep.calllog import CallLog
-from dataprep.context import Hooks
-from dataprep.hashing import content_key
-from dataprep.synth.cache import ResultCache
-from dataprep.synth.formats import judge_rule
-from engine.backends.base import Backend
-from engine.calls import CallGate, ModelClient, ModelOutputError
-from engine.config import Settings
-from engine.eval import answer_judge
-from engine.eval.answer_judge import AnswerJudge
-from engine.eval.judge import RubricResult
-from engine.files import write_atomic
-from engine.schema import Message, Sampling
-from train.arena.best import BestPick, pick_best
-from train.arena.config import ArenaPlan, ArenaSpec
-from train.arena.contenders import Contender, Lineup, discover
-from train.arena.report import answers_csv, table_text
-from train.arena.scoring import EMPTY_VERDICT, AnswerRow, ConfigSummary, answer_row, summarize
 
 # (base model path, {adapter key: adapter dir}, arena spec) -> the backend the contenders answer with.
 AnswerFactory = Callable[[str, dict[str, str], ArenaSpec], Backend]
@@ -45,7 +44,7 @@ ANSWER_ATTEMPTS = 2
 
 
 def hf_answers(base: str, adapters: dict[str, str], spec: ArenaSpec) -> Backend:
-    from engine.backends.hf import HFBackend
+    from novelcraft.backends.hf import HFBackend
 
     return HFBackend(
         base,
@@ -57,7 +56,7 @@ def hf_answers(base: str, adapters: dict[str, str], spec: ArenaSpec) -> Backend:
 
 
 def _open_judge(settings: Settings) -> Backend:
-    from engine.backends import open_backend
+    from novelcraft.settings.backend import open_backend
 
     return open_backend(settings)
 
@@ -266,7 +265,7 @@ class Arena:
             write_atomic(self.out / "eval_answers.csv", answers_csv(rows)),
         ]
         if self.plots:
-            from train.arena.plots import dashboard_png, quality_png
+            from novelcraft.train.arena.plots import dashboard_png, quality_png
 
             files += [quality_png(x, self.out) for x in summaries]
             files.append(dashboard_png(summaries, self.lineup.contenders, pick.best, self.out))

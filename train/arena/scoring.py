@@ -1,10 +1,10 @@
 """Per-answer measures and per-configuration summaries. Pure functions over the answers and verdicts.
 
-Quality and failure come from the rubric judge (engine.eval.judge: mean score, share at or below
+Quality and failure come from the rubric judge (novelcraft.judges.judge: mean score, share at or below
 FAILURE_MAX_SCORE); an empty answer is scored 0 without asking. Format adherence is the spec's own
 check when it has one the code can decide (regex, lines, JSON schema), and the judge's format_ok when
 the check is a judge question or there is none; with both, both must hold. rep-4 is the share of
-repeated word 4-grams in each answer (engine.eval.repetition), averaged: the measure that catches an
+repeated word 4-grams in each answer (novelcraft.metrics.repetition), averaged: the measure that catches an
 adapter that loops however low its loss.
 """
 
@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from novelcraft.core.text import words
+from novelcraft.dataprep.synth.formats import FormatCheck, JudgeCheck, check_text
+from novelcraft.judges.judge import RubricResult, rubric_summary
+from novelcraft.metrics.repetition import windowed_rep_n
 from pydantic import BaseModel, Field
-
-from dataprep.synth.formats import FormatCheck, JudgeCheck, check_text
-from engine.eval.judge import RubricResult, rubric_summary
-from engine.eval.repetition import windowed_rep_n
-from engine.eval.text import words
 
 EMPTY_VERDICT = RubricResult(
     score=0, format_ok=False, analysis="empty answer (scored 0 without asking the judge)"

@@ -1,0 +1,129 @@
+"""The metrics a person reads: one row per metric, one column per story or book, the human range beside.
+
+`novelcraft eval`, the study report and the CSV all take their metrics from `METRICS`, so a metric
+has one name, one formula (in the README) and one human baseline wherever it is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from novelcraft.evaluation.stories import Evaluated
+from novelcraft.metrics.baselines import baseline_range
+from novelcraft.metrics.suite import flatten
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # column name in results.csv
+    label: str
+    level: str  # "book", "scene" (per-scene summary) or "engine"
+    source: str  # flattened key inside that level
+    kind: str = "float"  # "pct", "float", "int"
+    baseline: str | None = None  # baselines.json key when it differs from `source`
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("words", "words", "book", "length.words", "int"),
+    Metric("scenes", "scenes", "scene", "count", "int"),
+    Metric("length_score", "length score S_l, scene mean", "scene", "summary.length_score.mean"),
+    Metric("rep_2", "rep-2 (500-word windows)", "book", "repetition.rep_2", "pct"),
+    Metric("rep_3", "rep-3 (500-word windows)", "book", "repetition.rep_3", "pct"),
+    Metric("rep_4", "rep-4 (500-word windows)", "book", "repetition.rep_4", "pct"),
+    Metric("scene_rep_4", "rep-4 within scene, mean", "scene", "summary.rep_4.mean", "pct"),
+    Metric("scene_rep_4_max", "rep-4 within scene, worst", "scene", "summary.rep_4.max", "pct"),
+    Metric("distinct_1", "distinct-1", "book", "repetition.distinct_1"),
+    Metric("distinct_2", "distinct-2", "book", "repetition.distinct_2"),
+    Metric(
+        "dup_paragraphs", "duplicated paragraphs", "book", "repetition.duplicate_paragraphs.duplicates", "int"
+    ),
+    Metric(
+        "dup_paragraph_share",
+        "duplicated paragraphs, share",
+        "book",
+        "repetition.duplicate_paragraphs.share",
+        "pct",
+    ),
+    Metric("openings_2", "repeated openings, 2 words", "book", "repetition.openings_2.share", "pct"),
+    Metric("leaks", "leaked prompt text, hits", "book", "leaks.count", "int"),
+    Metric("leaks_per_1k", "leaks per 1,000 words", "book", "leaks.per_1k_words"),
+    Metric("mattr", "MATTR-500", "book", "diversity.mattr"),
+    Metric("mtld", "MTLD", "book", "diversity.mtld"),
+    Metric("slop", "slop index per 1,000 words", "book", "slop.index"),
+    Metric("pov", "POV consistency", "book", "voice.pov.consistency", baseline="voice.pov.consistency.third"),
+    Metric("dialogue", "dialogue share", "book", "voice.markers.dialogue_share", "pct"),
+    Metric("sentence_words", "mean sentence words", "book", "voice.markers.mean_sentence_words"),
+    Metric(
+        "transfer",
+        "style transfer score",
+        "book",
+        "voice.transfer_score",
+        baseline="voice.transfer_score.own_author",
+    ),
+    Metric("summaries_in_caps", "summaries within caps", "engine", "summaries_within_caps", "pct"),
+    Metric("tokens_per_word", "tokens processed per prose word", "engine", "tokens_per_word"),
+    Metric("scenes_under_floor", "scenes under their floor", "engine", "scenes_under_floor", "int"),
+    Metric("calls", "model calls", "engine", "calls", "int"),
+    Metric("failed_calls", "failed calls (retried)", "engine", "failed_calls", "int"),
+)
+
+
+def values(item: Evaluated) -> dict[str, float]:
+    """Every metric of METRICS that this item has, by key."""
+    levels = {
+        "book": flatten(item.metrics.book),
+        "scene": {**flatten(item.metrics.scenes), "count": float(len(item.metrics.scenes.scenes))},
+        "engine": flatten(item.engine) if item.engine else {},
+    }
+    found = {m.key: levels[m.level].get(m.source) for m in METRICS}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def attribution_row(item: Evaluated) -> str | None:
+    a = item.metrics.book.attribution
+    if a is None:
+        return None
+    return f"{a.burrows.nearest} (margin {a.burrows.margin:.3f}); cosine {a.cosine.nearest} ({a.cosine.margin:.3f})"
+
+
+def fmt(value: float | None, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "pct":
+        return f"{100 * value:.1f}%"
+    if kind == "int":
+        return f"{value:,.0f}"
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def human(metric: Metric) -> str:
+    level = "scene" if metric.level == "scene" else "book"
+    found = baseline_range(metric.baseline or metric.source, level)
+    if found is None:
+        return ""
+    lo, median, hi = found
+    return f"{fmt(lo, metric.kind)}–{fmt(hi, metric.kind)} ({fmt(median, metric.kind)})"
+
+
+def rows(items: list[Evaluated]) -> list[list[str]]:
+    """[label, value per item..., human range] for every metric that some item has."""
+    table = []
+    per_item = [values(i) for i in items]
+    for metric in METRICS:
+        if not any(metric.key in v for v in per_item):
+            continue
+        table.append([metric.label, *(fmt(v.get(metric.key), metric.kind) for v in per_item), human(metric)])
+    attributions = [attribution_row(i) for i in items]
+    if any(attributions):
+        table.append(["nearest author (Burrows' Delta)", *(a or "–" for a in attributions), ""])
+    return table
+
+
+def markdown_table(
+    header: list[str], body: list[list[str]], align: Callable[[int], str] | None = None
+) -> str:
+    align = align or (lambda i: "---" if i == 0 else "---:")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align(i) for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in body]
+    return "\n".join(lines)

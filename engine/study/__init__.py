@@ -1,0 +1,1 @@
+"""Studies: seeds x variants x repeats drafted (resumable), evaluated, and reported."""
