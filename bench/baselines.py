@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attribution import DEFAULT_CORPUS, corpus_books  # noqa: E402  (the bench folder is not a package)
+
 from novelcraft.metrics.chunking import chunk_by_words, excerpt  # noqa: E402
 from novelcraft.metrics.pov import pov_report  # noqa: E402
 from novelcraft.metrics.style import style_profile  # noqa: E402

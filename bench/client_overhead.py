@@ -20,11 +20,12 @@ import httpx
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from openai_sim import SimServer  # noqa: E402  (the simulated server the tests use)
+
 from novelcraft.backends.openai_compat import OpenAICompatBackend, chat_body  # noqa: E402
 from novelcraft.core.schema import CallRecord, Message, Sampling  # noqa: E402
 from novelcraft.runtime.calls import ModelClient  # noqa: E402
 from novelcraft.runtime.store import Store  # noqa: E402
-from openai_sim import SimServer  # noqa: E402  (the simulated server the tests use)
 
 MODEL = "bench-model"
 

@@ -51,12 +51,12 @@ PROMPTS = [
 def drafts(settings, registry, systems: list[str | None], words: int, seed: int) -> dict[str, list[str]]:
     from novelcraft.core.schema import RunningSummary, SceneGoal
     from novelcraft.drafting.continuation import draft_scene_continuation
-    from novelcraft.drafting.scene import scene_prompt
+    from novelcraft.drafting.scene import SceneRequest, scene_prompt
     from novelcraft.runtime.calls import ModelClient
     from novelcraft.settings.backend import open_backend
 
     backend = open_backend(settings)
-    client = ModelClient.from_settings(backend, settings)
+    client = ModelClient.from_policy(backend, settings.call_policy())
     out: dict[str, list[str]] = {}
     try:
         for system in systems:
@@ -72,10 +72,8 @@ def drafts(settings, registry, systems: list[str | None], words: int, seed: int)
                     opening=True,
                 )
                 started = time.perf_counter()
-                draft = draft_scene_continuation(
-                    client,
-                    WORLD,
-                    prompt,
+                request = SceneRequest(
+                    prompt=prompt,
                     scene_index=i,
                     sampling_for=settings.sampling,
                     base_seed=seed,
@@ -83,6 +81,7 @@ def drafts(settings, registry, systems: list[str | None], words: int, seed: int)
                     min_fraction=0.8,
                     adapter=system,
                 )
+                draft = draft_scene_continuation(client, WORLD, request)
                 out[label].append(draft.text)
                 print(f"{label} prompt {i + 1}: {draft.words} words, {time.perf_counter() - started:.1f} s",
                       file=sys.stderr, flush=True)  # fmt: skip

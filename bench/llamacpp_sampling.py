@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from llama_cpp import Llama
+
 from novelcraft.backends.llamacpp import LlamaCppBackend
 from novelcraft.core.schema import Message, RunningSummary, Sampling
 from novelcraft.drafting.summary import summary_schema

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.backends.llamacpp import default_gguf
 from novelcraft.core.schema import RunningSummary

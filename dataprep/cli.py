@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+
 from novelcraft.cli.shell import (
     EXIT_INTERRUPTED,
     JsonOpt,
@@ -26,7 +28,6 @@ from novelcraft.dataprep.options import GenerateStage, Options, Splitter, Stage
 from novelcraft.dataprep.pipeline import Pipeline, RunResult
 from novelcraft.dataprep.progress import progress_hooks
 from novelcraft.runtime.calls import BudgetExceeded
-from pydantic import ValidationError
 
 app = typer_app(
     no_args_is_help=True,

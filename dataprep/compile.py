@@ -12,12 +12,13 @@ import re
 import statistics
 from collections.abc import Callable
 
+from pydantic import BaseModel, Field
+
 from novelcraft.core.schema import Message, RunningSummary, Seed
 from novelcraft.core.tokens import count_words
 from novelcraft.dataprep.instructions import progress_of
 from novelcraft.dataprep.models import Book, SceneRecord
 from novelcraft.prompts import ScenePrompt, summary_lines, system_message
-from pydantic import BaseModel, Field
 
 CountMessages = Callable[[list[Message]], int]
 _CHAPTER_PREFIX = re.compile(r"^Chapter\s+\w+:\s*")

@@ -85,8 +85,8 @@ class StageContext:
         return self.call_log.count()
 
     def client(self, book_id: str) -> ModelClient:
-        return ModelClient.from_settings(
-            self.backend, self.settings, self.call_log.sink_for(book_id), gate=self.gate
+        return ModelClient.from_policy(
+            self.backend, self.settings.call_policy(), self.call_log.sink_for(book_id), gate=self.gate
         )
 
     def count_tokens(self, text: str) -> int:

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 from novelcraft.backends.base import BackendError
 from novelcraft.dataprep.models import BookError
 from novelcraft.runtime.calls import BudgetExceeded, CallGate, ModelOutputError
-from pydantic import BaseModel, Field
 
 # What ends one book and not the run.
 BOOK_ERRORS = (BookError, BackendError, ModelOutputError, BudgetExceeded)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import BaseModel, Field, model_validator
+
 from novelcraft.core.schema import RunningSummary
 from novelcraft.dataprep.hashing import chain_keys
-from pydantic import BaseModel, Field, model_validator
 
 
 class BookError(Exception):

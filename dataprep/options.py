@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from novelcraft.core.schema import Seed
 from novelcraft.drafting.summary import MAX_COMPRESS_CALLS
 from novelcraft.settings.config import Settings
-from pydantic import BaseModel, ConfigDict, Field
 
 Splitter = Literal["auto", "llm", "heuristic"]
 Stage = Literal["convert", "clean", "book", "world", "scenes", "summaries", "instructions", "compile"]

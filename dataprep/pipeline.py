@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 from novelcraft.backends.base import Backend
 from novelcraft.dataprep import model_stages, text_stages
 from novelcraft.dataprep.calllog import CallLog
@@ -27,7 +29,6 @@ from novelcraft.dataprep.tokenizer import hf_message_counter
 from novelcraft.dataprep.workdir import WorkDir
 from novelcraft.runtime.calls import CallGate
 from novelcraft.settings.config import Settings
-from pydantic import BaseModel, Field
 
 __all__ = ["STAGES", "Hooks", "Options", "Pipeline", "RunResult", "Stage"]
 

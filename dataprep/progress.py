@@ -3,9 +3,10 @@ rich on stderr, so stdout stays clean for --json (which turns them off)."""
 
 from __future__ import annotations
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from novelcraft.cli.shell import err
 from novelcraft.dataprep.context import Hooks
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
 class RichHooks(Hooks):

@@ -11,11 +11,12 @@ import math
 import re
 from collections.abc import Callable, Iterable
 
+from pydantic import BaseModel
+
 from novelcraft.core.schema import Message, Sampling
 from novelcraft.core.tokens import first_words
 from novelcraft.dataprep.prompts import BoundariesPrompt
 from novelcraft.runtime.calls import ModelClient
-from pydantic import BaseModel
 
 Counter = Callable[[str], int]
 MIN_BLOCK_TOKENS = 75

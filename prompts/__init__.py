@@ -12,8 +12,9 @@ from importlib.resources import files
 from typing import ClassVar
 
 import jinja2
-from novelcraft.core.schema import FIELD_CAPS, Message, RunningSummary, Seed
 from pydantic import BaseModel, ConfigDict
+
+from novelcraft.core.schema import FIELD_CAPS, Message, RunningSummary, Seed
 
 
 @lru_cache(maxsize=1)

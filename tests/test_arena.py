@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from novelcraft import train
 from novelcraft.backends.base import Completion
 from novelcraft.backends.fake import FakeBackend, _rng, _sentence
@@ -26,7 +28,6 @@ from novelcraft.train.arena.config import (
 from novelcraft.train.arena.contenders import discover, label, varying_keys
 from novelcraft.train.arena.run import Arena, answer_seed
 from novelcraft.train.arena.scoring import ConfigSummary, answer_row
-from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPTS = ["Why does the sea have tides?", "How do I bake bread?", "Tell me about owls.", "What is rain?"]

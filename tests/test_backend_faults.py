@@ -13,10 +13,11 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from novelcraft.cli.main import app
-from novelcraft.runtime.store import Store
 from openai_sim import CONTENT_FAULTS, HTTP_FAULTS, SimServer, free_port
 from typer.testing import CliRunner
+
+from novelcraft.cli.main import app
+from novelcraft.runtime.store import Store
 
 SEED = Path(__file__).resolve().parents[1] / "stories" / "short.yaml"
 MODEL = "sim-qwen"

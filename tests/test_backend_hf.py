@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novelcraft.backends.base import BackendError
 from novelcraft.backends.hf import cut_at_stop, generate_kwargs, model_source, resolve_device
 from novelcraft.core.schema import Message, Sampling
@@ -56,8 +57,9 @@ def lora_dirs(tmp_path_factory):
     """
     torch = pytest.importorskip("torch")
     peft = pytest.importorskip("peft")
-    from novelcraft.backends.llamacpp import default_gguf
     from transformers import AutoConfig, AutoModelForCausalLM
+
+    from novelcraft.backends.llamacpp import default_gguf
 
     gguf = default_gguf()
     config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)

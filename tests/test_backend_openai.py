@@ -10,6 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from openai_sim import SimServer, free_port, sim_prompt_tokens, sim_tokens
+from typer.testing import CliRunner
+
 from novelcraft.backends.base import Backend, BackendError, Completion, TransientBackendError
 from novelcraft.backends.openai_compat import (
     CHATML_TEMPLATE,
@@ -29,8 +32,6 @@ from novelcraft.core.tokens import fallback_count
 from novelcraft.runtime.calls import ModelClient
 from novelcraft.settings.backend import create_backend
 from novelcraft.settings.config import resolve_settings
-from openai_sim import SimServer, free_port, sim_prompt_tokens, sim_tokens
-from typer.testing import CliRunner
 
 SHORT_SEED = Path(__file__).resolve().parents[1] / "stories" / "short.yaml"
 

@@ -7,6 +7,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+
 from novelcraft.backends.base import BackendError
 from novelcraft.backends.vllm_offline import (
     build_sampling_params,
@@ -146,8 +147,9 @@ def _cuda() -> bool:
 )
 def test_vllm_drafts_json_with_an_adapter(tmp_path):
     import peft
-    from novelcraft.backends.hf_default import default_hf_checkpoint
     from transformers import AutoModelForCausalLM
+
+    from novelcraft.backends.hf_default import default_hf_checkpoint
 
     model_dir = default_hf_checkpoint()
     lora = peft.get_peft_model(

@@ -1,9 +1,10 @@
 import json
 
 import pytest
+
 from novelcraft.backends.base import BackendError, Completion, TransientBackendError
 from novelcraft.backends.fake import FakeBackend
-from novelcraft.core.schema import Message, RunningSummary, Sampling
+from novelcraft.core.schema import CallPolicy, Message, RunningSummary, Sampling
 from novelcraft.runtime.calls import (
     BudgetExceeded,
     CallGate,
@@ -56,6 +57,12 @@ class Flaky(FakeBackend):
             self.failures -= 1
             raise self.exc
         return super().complete(*a, **kw)
+
+
+def test_a_client_from_a_policy_takes_its_retries_budget_and_window():
+    policy = CallPolicy(max_attempts=2, backoff_s=0.0, max_calls=1, n_ctx=1024)
+    c = ModelClient.from_policy(FakeBackend(), policy)
+    assert (c.max_attempts, c.backoff_s, c.gate.max_calls, c.context_window) == (2, 0.0, 1, 1024)
 
 
 def test_transient_errors_back_off_then_succeed():

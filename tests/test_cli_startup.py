@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 import typer.main
-from novelcraft.cli.main import ENGINE_COMMANDS, app
 from typer.testing import CliRunner
+
+from novelcraft.cli.main import ENGINE_COMMANDS, app
 
 runner = CliRunner()
 SEED = "title: T\npremise: A keeper and a letter.\ntarget_words: 600\nscenes: 3\nscene_words: 200\n"

@@ -1,7 +1,18 @@
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from novelcraft.settings.config import ConfigError, resolve_settings, save_config
+from typer.testing import CliRunner
+
+from novelcraft.backends.registry import BackendCommon
+from novelcraft.cli.main import app, main
+from novelcraft.cli.shell import invocation_layers
+from novelcraft.core.schema import CallPolicy
+from novelcraft.settings.backend import backend_common
+from novelcraft.settings.config import ConfigError, Settings, resolve_settings, save_config
+
+SHORT_SEED = Path(__file__).resolve().parent.parent / "stories" / "short.yaml"
 
 
 def test_layers_in_order(tmp_path):
@@ -50,3 +61,26 @@ def test_saved_config_round_trips(tmp_path):
     data = json.loads(path.read_text())
     assert data["settings"]["backend"] == "fake" and data["story_id"] == "x"
     assert resolve_settings(None, env={}, base=data["settings"]) == s
+
+
+def test_a_backend_and_a_client_get_only_the_settings_they_read():
+    flags = {"backend": "fake", "model": "m", "adapters": "noir=/a", "n_ctx": 2048, "max_attempts": 2}
+    s = resolve_settings(None, env={}, flags={**flags, "backoff_s": 0.1, "max_calls": 9, "temperature": 0.2})
+    assert backend_common(s) == BackendCommon(
+        model="m", adapters={"noir": "/a"}, n_ctx=2048, max_attempts=2, backoff_s=0.1
+    )
+    assert s.call_policy() == CallPolicy(max_attempts=2, backoff_s=0.1, max_calls=9, n_ctx=2048)
+    # Both are taken by name: every field of theirs is a setting.
+    assert set(BackendCommon.model_fields) | set(CallPolicy.model_fields) <= set(Settings.model_fields)
+
+
+def test_base_url_is_short_for_the_chosen_backends_option(tmp_path):
+    ctx = SimpleNamespace(obj=None)
+    ctx.find_root = lambda: ctx
+    given = {"db": None, "backend": None, "model": None, "adapter": None, "expert": None, "config": None}
+    main(ctx, **given, base_url="http://a/v1", option=["timeout_s=5", "base_url=http://b/v1"])
+    assert invocation_layers(ctx)["backend_flags"] == {"base_url": "http://b/v1", "timeout_s": "5"}
+    # A backend without the option refuses it, as it refuses -o base_url=...
+    args = ["--db", str(tmp_path / "x.db"), "--backend", "fake", "--base-url", "http://a/v1"]
+    result = CliRunner().invoke(app, [*args, "write", str(SHORT_SEED)], env={"NOVELCRAFT_CONFIG": ""})
+    assert result.exit_code == 2 and "fake.base_url" in result.output

@@ -9,6 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from novelcraft.cli.main import app
 from novelcraft.core.tokens import fallback_count
 from novelcraft.dataprep.clean import clean_markdown
@@ -17,7 +19,6 @@ from novelcraft.dataprep.pipeline import Options, Pipeline
 from novelcraft.dataprep.scenes import blocks, fit, group, heuristic_starts, merge, scene_text
 from novelcraft.dataprep.split import for_training, split_sections
 from novelcraft.settings.config import resolve_settings
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 

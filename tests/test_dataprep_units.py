@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+
 from novelcraft import dataprep
 from novelcraft.backends.fake import FakeBackend, prose
 from novelcraft.core.schema import Seed
@@ -339,8 +340,9 @@ def test_over_length_records_are_listed(tmp_path: Path, books: list[Path]):
 
 
 def test_cli_run_fake(tmp_path: Path, books: list[Path]):
-    from novelcraft.cli.main import app
     from typer.testing import CliRunner
+
+    from novelcraft.cli.main import app
 
     bad = tmp_path / "broken.epub"
     bad.write_bytes(b"")
@@ -674,8 +676,9 @@ def test_a_calls_db_the_engine_store_wrote_is_migrated(tmp_path: Path, books: li
 
 
 def _dataprep_cli(*args: str):
-    from novelcraft.cli.main import app
     from typer.testing import CliRunner
+
+    from novelcraft.cli.main import app
 
     return CliRunner().invoke(app, ["--backend", "fake", *args])
 
@@ -721,6 +724,7 @@ def test_cli_ctrl_c_exits_130(tmp_path: Path, books: list[Path], monkeypatch):
 
 def test_every_command_argument_and_option_has_help():
     import typer.main
+
     from novelcraft.dataprep.cli import app
 
     for name, command in typer.main.get_command(app).commands.items():

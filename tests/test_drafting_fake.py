@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.cli.main import app
 from novelcraft.core.schema import FIELD_CAPS, RunningSummary, Seed
@@ -119,7 +120,7 @@ def test_redraft_makes_a_new_version_of_one_scene(db_path):
     before = store.scene(sid, 1)["text"]
     story = Story(store, sid)
     row = story.redraft(2, story.settings(flags={"temperature": 0.9}), backend=FakeBackend(model="other"))
-    assert row["version"] == 2 and row["text"] != before
+    assert row.version == 2 and row.text != before
     assert store.scene(sid, 0)["version"] == 1 and len(store.scenes(sid)) == 3
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import novelcraft.metrics.reference as reference_module
 import pytest
+
+import novelcraft.metrics.reference as reference_module
 from novelcraft.metrics.attribution import (
     ChunkCounts,
     ReferenceCorpus,

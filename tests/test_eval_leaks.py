@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novelcraft.core.leaks import find_leaks, leak_report, strip_leaks
 
 CLEAN_PROSE = """The setting sun lit the chapter house, and the old monks went in to hear the scene read aloud.

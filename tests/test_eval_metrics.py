@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novelcraft.core.text import words
 from novelcraft.metrics.diversity import mattr, mtld
 from novelcraft.metrics.length import length_score

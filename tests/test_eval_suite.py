@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from novelcraft.core.text import word_count
 from novelcraft.dataprep.gutenberg import to_markdown
 from novelcraft.metrics import (

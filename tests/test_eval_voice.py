@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novelcraft.core.text import dialogue_spans, narrative_text, paragraphs, sentences, windows, words
 from novelcraft.metrics.pov import pov_report, sentence_person
 from novelcraft.metrics.style import (

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.core.errors import InputError
 from novelcraft.core.schema import SceneGoal, Seed

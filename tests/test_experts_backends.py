@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from train_fixtures import tiny_llama
+
 from novelcraft.backends.base import TransientBackendError
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.backends.openai_compat import OpenAICompatBackend, completion_body, parse_text_completion
@@ -19,7 +21,6 @@ from novelcraft.runtime.calls import ModelClient
 from novelcraft.settings.config import resolve_settings
 from novelcraft.settings.experts import load_registry
 from novelcraft.story.novel import Story
-from train_fixtures import tiny_llama
 
 BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"
 

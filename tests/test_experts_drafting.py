@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+
 from novelcraft.backends.base import TransientBackendError
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.cli.main import app
 from novelcraft.core.errors import InputError
 from novelcraft.core.schema import RunningSummary, Sampling, SceneGoal, Seed
 from novelcraft.drafting.continuation import INSTRUCTION, draft_scene_continuation
-from novelcraft.drafting.scene import scene_prompt
+from novelcraft.drafting.scene import SceneRequest, scene_prompt
 from novelcraft.runtime.calls import ModelClient, call_note
 from novelcraft.runtime.store import Store
 from novelcraft.settings.config import resolve_settings
@@ -101,6 +102,19 @@ def scene(goal="Ann crosses the moor at dusk.", target=300):
     )
 
 
+def take(prompt, *, scene_index=0, max_continuations=1, recent=(), adapter=None) -> SceneRequest:
+    return SceneRequest(
+        prompt=prompt,
+        scene_index=scene_index,
+        sampling_for=lambda n, seed: Sampling(max_tokens=n, seed=seed),
+        base_seed=1,
+        max_continuations=max_continuations,
+        min_fraction=0.8,
+        recent=list(recent),
+        adapter=adapter,
+    )
+
+
 def test_continuation_scene_grows_by_raw_completion_to_its_target():
     backend = FakeBackend(words_per_call=120)
     client = ModelClient(backend)
@@ -108,14 +122,7 @@ def test_continuation_scene_grows_by_raw_completion_to_its_target():
     draft = draft_scene_continuation(
         client,
         "A moorland parish in 1840. " + "Heather and stone. " * 100,
-        scene(),
-        scene_index=4,
-        sampling_for=lambda n, seed: Sampling(max_tokens=n, seed=seed),
-        base_seed=1,
-        max_continuations=5,
-        min_fraction=0.8,
-        recent=[previous],
-        adapter="gothic",
+        take(scene(), scene_index=4, max_continuations=5, recent=[previous], adapter="gothic"),
         mood="dread",
         style="a gothic novel",
     )
@@ -144,16 +151,7 @@ def test_the_repetition_guard_cleans_continuation_chunks():
     backend.enqueue(
         repeated + "\n\nShe lit the lamp.", repeated + "\n\nA door banged somewhere below her room."
     )
-    draft = draft_scene_continuation(
-        ModelClient(backend),
-        "",
-        scene(target=30),
-        scene_index=0,
-        sampling_for=lambda n, seed: Sampling(max_tokens=n, seed=seed),
-        base_seed=1,
-        max_continuations=1,
-        min_fraction=0.8,
-    )
+    draft = draft_scene_continuation(ModelClient(backend), "", take(scene(target=30)))
     assert draft.text.count(repeated) == 1 and "A door banged" in draft.text
     assert [c.kind for c in draft.cuts] == ["paragraph"]
 
@@ -210,7 +208,7 @@ def test_a_finished_routed_story_resumes_to_a_no_op_and_redraft_routes_again(db_
     story.resume(backend=FakeBackend())
     assert len(story.store.calls(story.id)) == calls
     row = story.redraft(2, backend=FakeBackend())
-    assert row["adapter"] == "gothic" and row["version"] == 2
+    assert row.adapter == "gothic" and row.version == 2
 
 
 def test_a_forced_style_puts_one_expert_on_every_scene(db_path, registry_file):

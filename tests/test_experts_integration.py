@@ -60,9 +60,10 @@ acts:
 def experts(tmp_path_factory) -> Path:
     """Two random GGUF LoRAs on the default model, in a continuation-mode registry."""
     import torch
-    from novelcraft.train.serve import export
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from novelcraft.train.serve import export
 
     root = tmp_path_factory.mktemp("experts")
     base = default_base()

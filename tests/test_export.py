@@ -16,6 +16,7 @@ import pypandoc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from novelcraft.core.schema import Seed
 from novelcraft.core.seedfile import SeedError, parse_seed
 from novelcraft.settings.config import resolve_settings

@@ -31,20 +31,21 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import novelcraft.drafting.graph
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langgraph.checkpoint.sqlite import SqliteSaver
+from openai_sim import SimServer
+from typer.testing import CliRunner
+
+import novelcraft.drafting.graph
 from novelcraft.cli.main import app
 from novelcraft.core.seedfile import SeedError, load_seed
 from novelcraft.drafting.graph import open_checkpointer
 from novelcraft.runtime.store import Store
 from novelcraft.settings.config import resolve_settings
 from novelcraft.story.novel import DraftFailed, Story
-from openai_sim import SimServer
-from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
 SCENES = 8

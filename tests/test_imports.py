@@ -172,3 +172,45 @@ def test_pyproject_installs_every_package_under_the_namespace():
     assert config["package-dir"] == FOLDERS
     folders = {module_name(p) for p in source_files() if p.name == "__init__.py"}
     assert sorted(config["packages"]) == sorted(folders)
+
+
+FRONT_ENDS = ("novelcraft.studio", "novelcraft.cli", "novelcraft.study")
+
+
+def store_reaches(tree: ast.AST) -> list[str]:
+    """Where a module reaches past the Story API: an attribute named `store` (`story.store`, in any
+    expression) or an import of the store module, under `if TYPE_CHECKING:` too."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "store":
+            found.append(f"line {node.lineno}: .store")
+        elif isinstance(node, ast.ImportFrom) and node.module in (
+            "novelcraft.runtime.store",
+            "novelcraft.runtime",
+        ):
+            if node.module == "novelcraft.runtime.store" or any(a.name == "store" for a in node.names):
+                found.append(f"line {node.lineno}: imports novelcraft.runtime.store")
+        elif isinstance(node, ast.Import) and any(a.name == "novelcraft.runtime.store" for a in node.names):
+            found.append(f"line {node.lineno}: imports novelcraft.runtime.store")
+    return found
+
+
+def test_front_ends_read_and_write_only_through_the_story_api():
+    """The studio, the CLI and the study runner call Story (and the evaluation layer's functions over
+    a Story) and never the store below it. Nothing is exempt: the store's errors live in
+    novelcraft.core.errors, and a study's own table is reached through Story.record_study_cell and
+    novelcraft.story.novel.study_cells."""
+    wrong = {
+        module_name(path): reaches
+        for path in source_files()
+        if module_name(path).startswith(FRONT_ENDS)
+        and (reaches := store_reaches(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert wrong == {}
+
+
+def test_a_reach_into_the_store_is_found():
+    tree = ast.parse(
+        "from novelcraft.runtime.store import Store\ndef f(story):\n    return story.store.scenes(story.id)\n"
+    )
+    assert store_reaches(tree) == ["line 1: imports novelcraft.runtime.store", "line 3: .store"]

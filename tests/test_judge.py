@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.core.schema import Sampling
 from novelcraft.judges.judge import Judge, RubricResult, combine, rubric_summary, win_rate

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.core.outline_checks import goal_problem
 from novelcraft.core.schema import Message, Sampling, SceneGoal, Seed

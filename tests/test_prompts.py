@@ -6,6 +6,7 @@ import importlib
 import jinja2
 import pytest
 from jinja2 import meta
+
 from novelcraft.prompts import all_prompt_inputs, environment, template_names
 
 # Packages that define PromptInput subclasses for their own templates.

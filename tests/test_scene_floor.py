@@ -8,6 +8,8 @@ import json
 import sqlite3
 
 import pytest
+from test_experts_drafting import draft_story
+
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.cli.main import app
 from novelcraft.core.floor import SCENE_FLOOR, floor_words, short_scenes
@@ -15,7 +17,6 @@ from novelcraft.core.schema import Seed
 from novelcraft.runtime.store import Store
 from novelcraft.settings.config import resolve_settings
 from novelcraft.story.novel import DraftFailed, Story
-from test_experts_drafting import draft_story
 
 SEED = (
     "title: Floor\npremise: A keeper and a lamp.\ntarget_words: 600\nscenes: 3\nscene_words: 200\nseed: 3\n"
@@ -143,9 +144,10 @@ def test_show_eval_export_and_the_studio_flag_a_scene_under_its_floor(tmp_path, 
 
 
 def test_the_studio_shows_a_scene_under_its_floor(tmp_path):
-    from novelcraft.studio.app import create_app
     from starlette.testclient import TestClient
     from test_studio import _config, _drafted_story
+
+    from novelcraft.studio.app import create_app
 
     story_id = _drafted_story(tmp_path)
     with Story.open(story_id, tmp_path / "stories.db") as story:

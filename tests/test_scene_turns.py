@@ -9,6 +9,7 @@ import json
 from novelcraft.backends.fake import FakeBackend, streamed
 from novelcraft.core.schema import Message, RunningSummary, Sampling, SceneGoal, Seed
 from novelcraft.drafting.scene import (
+    SceneRequest,
     as_written,
     draft_scene,
     joined,
@@ -60,12 +61,14 @@ def _two_call_scene(fake: FakeBackend, target_words: int):
     return prompt, draft_scene(
         ModelClient(fake),
         SYSTEM,
-        prompt,
-        scene_index=0,
-        sampling_for=lambda mt, s: Sampling(max_tokens=mt, seed=s),
-        base_seed=1,
-        max_continuations=1,
-        min_fraction=0.8,
+        SceneRequest(
+            prompt=prompt,
+            scene_index=0,
+            sampling_for=lambda mt, s: Sampling(max_tokens=mt, seed=s),
+            base_seed=1,
+            max_continuations=1,
+            min_fraction=0.8,
+        ),
     )
 
 

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from novelcraft.cli.main import app
 from novelcraft.core.schema import Seed
 from novelcraft.core.seedfile import SeedError, load_seed, parse_seed

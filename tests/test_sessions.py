@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.cli.main import app
 from novelcraft.core.errors import InputError
@@ -134,14 +135,14 @@ def test_cascade_redrafts_later_unlocked_scenes_and_recomputes_summaries(db_path
 
 def test_versions_use_and_import(db_path, tmp_path, runner):
     story = drafted(db_path)
-    original = story.scene(2)["text"]
+    original = story.scene(2).text
     story.redraft(2)
-    assert story.scene(2)["version"] == 2 and story.scene(2, version=1)["text"] == original
+    assert story.scene(2).version == 2 and story.scene(2, version=1).text == original
     mine = tmp_path / "mine.txt"
     mine.write_text("Morag rowed out alone at dawn, the ledger wrapped in oilcloth on her knees.")
     base = ["--db", str(db_path)]
     assert runner.invoke(app, [*base, "scene", story.id, "2", "--import", str(mine)]).exit_code == 0
-    assert story.scene(2)["version"] == 3 and story.scene(2)["text"].startswith("Morag rowed out")
+    assert story.scene(2).version == 3 and story.scene(2).text.startswith("Morag rowed out")
     assert not story.store.summary_after(story.id, 2) and story.store.summary_after(story.id, 0)
     listed = json.loads(runner.invoke(app, [*base, "scene", story.id, "2", "--versions", "--json"]).stdout)
     assert [(v["version"], v["source"]) for v in listed] == [(1, "model"), (2, "model"), (3, "author")]
@@ -328,8 +329,8 @@ def test_a_revived_dead_character_is_flagged_redrafted_once_and_listed(db_path, 
     assert (flag["idx"], flag["version"], flag["category"], flag["redrafted"]) == (4, 1, "character", 1)
     assert flag["evidence"] == DeadManWalking.EVIDENCE and flag["conflicts_with"] == "Old Callum"
     versions = story.versions(5)
-    assert [v["version"] for v in versions] == [1, 2] and DeadManWalking.EVIDENCE in versions[0]["text"]
-    assert DeadManWalking.EVIDENCE not in story.scene(5)["text"]  # the book uses the redraft
+    assert [v.version for v in versions] == [1, 2] and DeadManWalking.EVIDENCE in versions[0].text
+    assert DeadManWalking.EVIDENCE not in story.scene(5).text  # the book uses the redraft
     assert all(len(story.versions(n)) == 1 for n in (1, 2, 3, 4, 6, 7, 8))
     listed = runner.invoke(app, ["--db", str(db_path), "check", story.id])
     assert listed.exit_code == 0

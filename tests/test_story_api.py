@@ -5,7 +5,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from novelcraft.backends import Backend, Completion, registry
+
+from novelcraft.backends import Backend, BackendError, Completion, registry
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.core.errors import InputError
 from novelcraft.core.schema import Seed
@@ -144,6 +145,17 @@ def test_the_fake_backend_is_one_file_found_by_the_registry():
     assert mentions == []
 
 
+def test_every_backend_names_an_unknown_adapter_alike():
+    class Styled(FakeBackend):
+        adapters = {"noir": "/a/noir", "gothic": "/a/gothic"}
+
+    Styled().require_adapters(None, "noir", "gothic")
+    with pytest.raises(
+        BackendError, match=r"^adapter 'x' is not configured \(known: \['gothic', 'noir'\]\)$"
+    ):
+        Styled().require_adapters("noir", "x")
+
+
 def test_a_new_backend_is_one_class(db_path):
     @registry.register
     class EchoBackend(Backend):
@@ -151,7 +163,7 @@ def test_a_new_backend_is_one_class(db_path):
         summary = "answers with its prompt"
 
         @classmethod
-        def from_settings(cls, settings, options):
+        def from_options(cls, common, options):
             return cls()
 
         def complete(self, messages, sampling, *, json_schema=None, adapter=None):

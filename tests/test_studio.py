@@ -14,6 +14,8 @@ import time
 from urllib.parse import unquote
 
 import pytest
+from starlette.testclient import TestClient
+
 from novelcraft.cli.main import app as cli_app
 from novelcraft.core.errors import InputError
 from novelcraft.core.seedfile import parse_seed
@@ -27,7 +29,6 @@ from novelcraft.studio.routes import content_disposition, slug
 from novelcraft.studio.security import RedactTokens
 from novelcraft.studio.workers import Job, Supervisor, _died_mid_draft, process_alive, start_ticks_of
 from novelcraft.studio.yamlform import annotate, field_line, problems_of
-from starlette.testclient import TestClient
 
 SEED = "title: Harbor Lights\npremise: A keeper finds a letter.\ntarget_words: 900\nscenes: 3\nscene_words: 300\nseed: 2\n"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -425,6 +426,7 @@ def test_stories_past_the_cap_wait_in_line_and_a_stop_drops_a_waiting_one(tmp_pa
 
 def test_the_studio_reads_what_its_workers_can_do_from_the_cli():
     import typer
+
     from novelcraft.studio.cli import has_option
 
     root = typer.main.get_command(cli_app)

@@ -17,6 +17,7 @@ from studio_server import StudioProcess, query
 
 def _resume_has_review() -> bool:
     import typer
+
     from novelcraft.cli.main import app
     from novelcraft.studio.cli import has_option
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from novelcraft.core.errors import InputError
 from novelcraft.runtime.store import Store
 from novelcraft.story.export import manuscript

@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from novelcraft import dataprep
 from novelcraft.backends.base import Completion
 from novelcraft.backends.fake import FakeBackend, _rng, _sentence
@@ -17,7 +19,6 @@ from novelcraft.dataprep.synth.run import Generator, model_settings
 from novelcraft.dataprep.synth.spec import load_spec
 from novelcraft.runtime.calls import BudgetExceeded
 from novelcraft.train.data import read_chat_file
-from typer.testing import CliRunner
 
 SPEC = """
 name: test-verse

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
+
 from novelcraft.backends.base import Completion
 from novelcraft.core.errors import InputError
 from novelcraft.dataprep.synth.cache import ResultCache
@@ -17,7 +19,6 @@ from novelcraft.dataprep.synth.mixing import mix
 from novelcraft.dataprep.synth.records import Pair
 from novelcraft.dataprep.synth.spec import load_spec
 from novelcraft.dataprep.synth.teacher import answer_problem
-from pydantic import TypeAdapter, ValidationError
 
 REPO = Path(__file__).resolve().parent.parent
 CHECK = TypeAdapter(FormatCheck)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from train_fixtures import write_dataprep_dir
+
 from novelcraft import train
 from novelcraft.cli.main import app
 from novelcraft.settings.config import ConfigError
 from novelcraft.train.config import TrainConfig, parse_set_flags, resolve_train_config
 from novelcraft.train.sweep import is_sweep_file, load_sweep, rows
-from train_fixtures import write_dataprep_dir
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "train" / "configs").glob("*.yaml"))
 
@@ -172,6 +173,7 @@ def test_an_unreachable_base_model_is_one_line(tmp_path: Path, runner, monkeypat
 
 def test_every_command_argument_and_option_has_help() -> None:
     import typer.main
+
     from novelcraft.train.cli import app as train_app
 
     for name, command in typer.main.get_command(train_app).commands.items():

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from train_fixtures import SCENES, default_base, record, write_dataprep_dir
+
 from novelcraft.settings.config import ConfigError
 from novelcraft.train.config import TrainConfig
 from novelcraft.train.data import IGNORE, ChatRecord, prepare_data, stop_token_ids, tokenize_chat
 from novelcraft.train.model import generation_eos, load_tokenizer
-from train_fixtures import SCENES, default_base, record, write_dataprep_dir
 
 
 @pytest.fixture(scope="module")

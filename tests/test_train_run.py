@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from novelcraft.cli.main import app
 from train_fixtures import default_base, write_dataprep_dir
+
+from novelcraft.cli.main import app
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +43,9 @@ def test_three_steps_on_cpu_then_reload_and_generate(data: Path, tmp_path: Path,
     assert adapter_cfg["use_dora"] is dora and adapter_cfg["r"] == 4
 
     import torch
-    from novelcraft.train.infer import generate, load
     from transformers import AutoModelForCausalLM
+
+    from novelcraft.train.infer import generate, load
 
     model, tok = load(run)
     assert type(model).__name__ == "PeftModelForCausalLM"
@@ -62,10 +64,11 @@ def test_gguf_lora_loads_in_llama_cpp_and_matches_peft(tmp_path: Path) -> None:
     np = pytest.importorskip("numpy")
     llama_cpp = pytest.importorskip("llama_cpp")
     import torch
-    from novelcraft.backends.llamacpp import default_gguf
-    from novelcraft.train.serve import export
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from novelcraft.backends.llamacpp import default_gguf
+    from novelcraft.train.serve import export
 
     base = default_base()
     tok = AutoTokenizer.from_pretrained(base)

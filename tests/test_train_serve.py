@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from train_fixtures import tiny_llama
+
 from novelcraft.cli.main import app
 from novelcraft.train.serve import ServeError, export, merge, read_adapter
 from novelcraft.train.trainer import ADAPTER_META
-from train_fixtures import tiny_llama
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from train_fixtures import tiny_llama, write_dataprep_dir
+
 from novelcraft import train
 from novelcraft.cli.main import app
 from novelcraft.settings.config import ConfigError
 from novelcraft.train.sweep import load_sweep, row_id, rows, run_sweep
-from train_fixtures import tiny_llama, write_dataprep_dir
 
 
 def write_sweep(tmp: Path, grid: str, base_model: str = "default", fixed: str = "max_steps: 2") -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novelcraft.train.config import TrainConfig
 from novelcraft.train.model import bnb_kwargs, lora_kwargs, schedule, sft_kwargs, unsloth_kwargs
 from novelcraft.train.targets import is_moe, resolve_targets

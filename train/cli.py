@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
+
 from novelcraft.cli.shell import EXIT_INTERRUPTED, JsonOpt, fail, note, print_json, print_plain, typer_app
 from novelcraft.core.errors import NovelcraftError
 from novelcraft.settings.config import ConfigError
 from novelcraft.train.config import MergeDtype
 from novelcraft.train.serve import ServeTarget
-from rich.markup import escape
 
 if TYPE_CHECKING:
     from novelcraft.train.arena.config import ArenaSpec

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from novelcraft.core.files import write_atomic
 from novelcraft.settings.config import ConfigError, merge_layers, read_config_file
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "NOVELCRAFT_TRAIN_"
 # Full-precision dtypes a base is merged into: never 4-bit, which would round the adapter away.

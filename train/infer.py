@@ -14,9 +14,10 @@ from novelcraft.train.trainer import ADAPTER_META
 def load(path: Path) -> tuple[Any, Any]:
     """(model, tokenizer) for a run directory, an adapter directory or a merged model directory."""
     import torch
-    from novelcraft.train.model import resolve_base
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from novelcraft.train.model import resolve_base
 
     where = find_adapter(path)
     tok = AutoTokenizer.from_pretrained(str(where))

@@ -117,9 +117,10 @@ def llamacpp_problems(info: AdapterInfo) -> list[str]:
 def merge(adapter: Path, out: Path, base: str | None = None, dtype: MergeDtype = "bf16") -> dict[str, Any]:
     """Adapter (LoRA or DoRA) + full-precision base -> a standalone model directory."""
     import torch
-    from novelcraft.train.model import DTYPES, resolve_base
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from novelcraft.train.model import DTYPES, resolve_base
 
     info = read_adapter(adapter)
     if not (info.path / "adapter_config.json").exists():

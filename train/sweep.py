@@ -29,12 +29,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from novelcraft.core.files import write_atomic
 from novelcraft.settings.config import ConfigError, read_config_file
 from novelcraft.train.arena.config import ArenaSpec, parse_arena
 from novelcraft.train.arena.scoring import ConfigSummary
 from novelcraft.train.config import TrainConfig, resolve_train_config
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 COLUMNS = [
     "id",

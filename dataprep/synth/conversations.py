@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from novelcraft.core.errors import InputError
 from pydantic import BaseModel
+
+from novelcraft.core.errors import InputError
 
 
 class Exchange(BaseModel):

@@ -12,9 +12,10 @@ import statistics
 from collections import Counter
 from collections.abc import Callable
 
+from pydantic import BaseModel
+
 from novelcraft.core.schema import Message
 from novelcraft.dataprep.synth.records import Pair
-from pydantic import BaseModel
 
 CountMessages = Callable[[list[Message]], int]
 

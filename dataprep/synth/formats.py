@@ -11,8 +11,9 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from novelcraft.core.text import words
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from novelcraft.core.text import words
 
 
 class _Check(BaseModel):

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from novelcraft.core.files import write_atomic
 from novelcraft.dataprep.outdir import OutputDir
-from pydantic import BaseModel
 
 
 class Layout(OutputDir):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from novelcraft.dataprep.synth.records import Pair
 from pydantic import BaseModel
+
+from novelcraft.dataprep.synth.records import Pair
 
 
 class MixReport(BaseModel):

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from novelcraft.core.schema import Message
 from novelcraft.core.tokens import fallback_count
 from novelcraft.dataprep.context import Hooks
@@ -30,7 +32,6 @@ from novelcraft.dataprep.synth.records import StageStats
 from novelcraft.dataprep.synth.spec import Spec, spec_json
 from novelcraft.dataprep.synth.teacher import BackendFactory, Models
 from novelcraft.settings.config import Settings, resolve_settings, save_config, settings_from_layers
-from pydantic import BaseModel, Field
 
 
 class GenerateResult(BaseModel):

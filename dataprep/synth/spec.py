@@ -14,10 +14,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from novelcraft.core.errors import InputError, validation_lines
 from novelcraft.dataprep.synth.formats import FormatCheck
 from novelcraft.settings.config import read_config_file, settings_from_layers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Strict(BaseModel):

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, Field
+
 from novelcraft.core.schema import Message, Sampling
 from novelcraft.dataprep.context import Hooks
 from novelcraft.dataprep.hashing import content_key
@@ -37,7 +39,6 @@ from novelcraft.dataprep.synth.teacher import Models, request_key
 from novelcraft.judges import answer as answer_judge
 from novelcraft.judges.judge import RubricResult
 from novelcraft.runtime.calls import ModelClient, ModelOutputError
-from pydantic import BaseModel, Field
 
 # A prompt shorter than this many words is not a request ("Sure!", "1.").
 MIN_PROMPT_WORDS = 3

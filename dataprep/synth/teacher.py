@@ -150,14 +150,14 @@ class Models:
     def teacher(self, stage: str) -> ModelClient:
         """A client over the teacher whose every attempt is a row of calls.db tagged with the stage."""
         backend = CheckedAnswers(self._backend("teacher", self.teacher_settings))
-        return ModelClient.from_settings(
-            backend, self.teacher_settings, self.call_log.sink_for(stage), gate=self.gate
+        return ModelClient.from_policy(
+            backend, self.teacher_settings.call_policy(), self.call_log.sink_for(stage), gate=self.gate
         )
 
     def judge(self) -> AnswerJudge:
         backend = self._backend("judge", self.judge_settings)
-        client = ModelClient.from_settings(
-            backend, self.judge_settings, self.call_log.sink_for("judge"), gate=self.gate
+        client = ModelClient.from_policy(
+            backend, self.judge_settings.call_policy(), self.call_log.sink_for("judge"), gate=self.gate
         )
         return AnswerJudge(client, self.judge_settings.sampling(JUDGE_MAX_TOKENS, self.seed, structured=True))
 

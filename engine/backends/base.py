@@ -5,17 +5,14 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from novelcraft.backends.registry import BackendOptions
+from pydantic import BaseModel
+
+from novelcraft.backends.registry import BackendCommon, BackendOptions
 from novelcraft.core.errors import NovelcraftError
 from novelcraft.core.schema import Message, Sampling
 from novelcraft.core.tokens import fallback_count
-from pydantic import BaseModel
-
-if TYPE_CHECKING:
-    from novelcraft.settings.config import Settings
-
 
 # Called with the text generated so far while a streaming backend generates; True stops the call there.
 Watch = Callable[[str], bool]
@@ -65,13 +62,22 @@ class Backend(ABC):
     # A stand-in for any model (the fake backend): an expert's `base` is not compared with it.
     plays_any_base: ClassVar[bool] = False
     model: str = ""
+    # The style adapters this backend was given, name -> path or served name (set by those that take any).
+    adapters: dict[str, str]
 
     @classmethod
-    def from_settings(cls, settings: Settings, options: BackendOptions) -> Backend:
-        """Build the backend from the common settings (model, adapters, n_ctx) and its own options.
+    def from_options(cls, common: BackendCommon, options: BackendOptions) -> Backend:
+        """Build the backend from the common fields (model, adapters, n_ctx, ...) and its own options.
 
         Every registered backend implements it; a backend made directly (tests) need not."""
-        raise NotImplementedError(f"backend '{cls.name}' cannot be built from settings")
+        raise NotImplementedError(f"backend '{cls.name}' cannot be built from options")
+
+    def require_adapters(self, *names: str | None) -> None:
+        """Fail unless every adapter named is one this backend was given (None is the base model)."""
+        known = getattr(self, "adapters", {})
+        for name in names:
+            if name is not None and name not in known:
+                raise BackendError(f"adapter '{name}' is not configured (known: {sorted(known)})")
 
     @abstractmethod
     def complete(

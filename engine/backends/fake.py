@@ -13,10 +13,11 @@ import re
 import time
 from collections import deque
 
-from novelcraft.backends.base import Backend, Completion, TransientBackendError, Watch, at_sentence_end
-from novelcraft.backends.registry import BackendOptions, register
-from novelcraft.core.schema import Message, Sampling
 from pydantic import Field
+
+from novelcraft.backends.base import Backend, Completion, TransientBackendError, Watch, at_sentence_end
+from novelcraft.backends.registry import BackendCommon, BackendOptions, register
+from novelcraft.core.schema import Message, Sampling
 
 _VOCAB = [
     "the",
@@ -187,9 +188,9 @@ class FakeBackend(Backend):
         self._scripted: deque[str] = deque()
 
     @classmethod
-    def from_settings(cls, settings, options: FakeOptions) -> FakeBackend:
+    def from_options(cls, common: BackendCommon, options: FakeOptions) -> FakeBackend:
         return cls(
-            settings.model or "fake-model",
+            common.model or "fake-model",
             latency_ms=options.latency_ms,
             fault_rate=options.fault_rate,
             latency_jitter_ms=options.latency_jitter_ms,

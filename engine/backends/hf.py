@@ -14,10 +14,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from novelcraft.backends.base import Backend, BackendError, Completion, Watch, at_sentence_end
-from novelcraft.backends.registry import BackendOptions, register
-from novelcraft.core.schema import Message, Sampling
 from pydantic import Field
+
+from novelcraft.backends.base import Backend, BackendError, Completion, Watch, at_sentence_end
+from novelcraft.backends.registry import BackendCommon, BackendOptions, register
+from novelcraft.core.schema import Message, Sampling
 
 
 def resolve_device(device: str, cuda_available: bool) -> str:
@@ -108,10 +109,10 @@ class HFBackend(Backend):
     Options = HFOptions
 
     @classmethod
-    def from_settings(cls, settings, options: HFOptions) -> HFBackend:
+    def from_options(cls, common: BackendCommon, options: HFOptions) -> HFBackend:
         return cls(
-            settings.model,
-            adapters=settings.adapters,
+            common.model,
+            adapters=common.adapters,
             device=options.device,
             n_threads=options.n_threads,
             merge_adapters=options.merge_adapters,
@@ -182,9 +183,7 @@ class HFBackend(Backend):
         return net
 
     def check(self, adapters: list[str] | None = None) -> None:
-        for name in adapters or []:
-            if name not in self.adapters:
-                raise BackendError(f"adapter '{name}' is not configured (known: {sorted(self.adapters)})")
+        self.require_adapters(*(adapters or []))
 
     def _prompt_ids(self, messages: list[Message]):
         encoded = self.tokenizer.apply_chat_template(
@@ -220,8 +219,7 @@ class HFBackend(Backend):
         adapter: str | None,
         watch: Watch | None = None,
     ) -> Completion:
-        if adapter is not None and adapter not in self.adapters:
-            raise BackendError(f"adapter '{adapter}' is not configured (known: {sorted(self.adapters)})")
+        self.require_adapters(adapter)
         kwargs = generate_kwargs(sampling, self.tokenizer.eos_token_id)
         if "stop_strings" in kwargs:
             kwargs["tokenizer"] = self.tokenizer

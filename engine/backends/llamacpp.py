@@ -9,11 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from novelcraft.backends.base import Backend, BackendError, Completion, Watch, at_sentence_end
 from novelcraft.backends.llamacpp_llama import Dry, controlled_llama, shared_prefix
-from novelcraft.backends.registry import BackendOptions, register
+from novelcraft.backends.registry import BackendCommon, BackendOptions, register
 from novelcraft.core.schema import Message, Sampling
-from pydantic import Field
 
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_DRY_MULTIPLIER = 0.8
@@ -133,12 +134,12 @@ class LlamaCppBackend(Backend):
         self._lock = threading.RLock()
 
     @classmethod
-    def from_settings(cls, settings, options: LlamaCppOptions) -> LlamaCppBackend:
+    def from_options(cls, common: BackendCommon, options: LlamaCppOptions) -> LlamaCppBackend:
         return cls(
-            settings.model,
-            n_ctx=settings.n_ctx,
+            common.model,
+            n_ctx=common.n_ctx,
             n_threads=options.n_threads,
-            adapters=settings.adapters,
+            adapters=common.adapters,
             dry_multiplier=options.dry_multiplier,
         )
 
@@ -148,11 +149,8 @@ class LlamaCppBackend(Backend):
     def _llama(self, adapter: str | None):
         if adapter not in self._instances:
             kwargs = dict(self._kwargs)
+            self.require_adapters(adapter)
             if adapter is not None:
-                if adapter not in self.adapters:
-                    raise BackendError(
-                        f"adapter '{adapter}' is not configured (known: {sorted(self.adapters)})"
-                    )
                 kwargs["lora_path"] = self.adapters[adapter]
             try:
                 self._instances[adapter] = self._llama_cls(model_path=str(self.path), **kwargs)
@@ -162,9 +160,7 @@ class LlamaCppBackend(Backend):
 
     def check(self, adapters: list[str] | None = None) -> None:
         self._llama(None)
-        for name in adapters or []:
-            if name not in self.adapters:
-                raise BackendError(f"adapter '{name}' is not configured (known: {sorted(self.adapters)})")
+        self.require_adapters(*(adapters or []))
 
     def complete(
         self,

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import Field
+
 from novelcraft.backends.base import (
     Backend,
     BackendError,
@@ -35,10 +37,9 @@ from novelcraft.backends.base import (
     Watch,
     at_sentence_end,
 )
-from novelcraft.backends.registry import BackendOptions, register
+from novelcraft.backends.registry import BackendCommon, BackendOptions, register
 from novelcraft.core.schema import Message, Sampling
 from novelcraft.core.tokens import fallback_count
-from pydantic import Field
 
 if TYPE_CHECKING:
     import httpx
@@ -301,17 +302,17 @@ class OpenAICompatBackend(Backend):
     local_adapters = False
 
     @classmethod
-    def from_settings(cls, settings, options: OpenAIOptions) -> OpenAICompatBackend:
+    def from_options(cls, common: BackendCommon, options: OpenAIOptions) -> OpenAICompatBackend:
         return cls(
             options.base_url,
-            settings.model,
+            common.model,
             api_key=os.environ.get(options.api_key_env) or None,
-            adapters=settings.adapters,
+            adapters=common.adapters,
             timeout_s=options.timeout_s,
             server_kind=options.server_kind,
             chat_template=options.chat_template,
-            aux_attempts=settings.max_attempts,
-            aux_backoff_s=settings.backoff_s,
+            aux_attempts=common.max_attempts,
+            aux_backoff_s=common.backoff_s,
         )
 
     def __init__(

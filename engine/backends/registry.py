@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from novelcraft.backends.base import Backend
@@ -23,6 +23,24 @@ class BackendOptions(BaseModel):
     """A backend's own settings ([novelcraft.<name>] in a config file, NOVELCRAFT_<NAME>_<OPTION>)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class BackendCommon(BaseModel):
+    """The few settings every backend may read besides its own options: what the settings layer
+    (engine/settings/backend.py) hands a backend, which never sees the whole configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A GGUF path (llamacpp), a served model name (openai), an HF id or dir; None: the backend's default.
+    model: str | None = None
+    # Style adapters, name -> a local path or the served LoRA name; the experts' adapters included.
+    adapters: dict[str, str] = Field(default_factory=dict)
+    # The window a model loaded in process gets.
+    n_ctx: int = 4096
+    # Retries of a backend's own side requests (a server's tokenize and props endpoints); model calls
+    # are retried by the engine's ModelClient with the same policy.
+    max_attempts: int = 4
+    backoff_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -39,12 +57,10 @@ _loaded = False
 
 
 def register(cls: type[Backend]) -> type[Backend]:
-    """Class decorator: the class sets `name`, `summary`, `Options` and implements `from_settings`."""
-    own = [
-        k for k in cls.__mro__ if k.__module__ != "novelcraft.backends.base" and "from_settings" in vars(k)
-    ]
+    """Class decorator: the class sets `name`, `summary`, `Options` and implements `from_options`."""
+    own = [k for k in cls.__mro__ if k.__module__ != "novelcraft.backends.base" and "from_options" in vars(k)]
     if not own:
-        raise TypeError(f"{cls.__name__}: a registered backend implements from_settings")
+        raise TypeError(f"{cls.__name__}: a registered backend implements from_options")
     _REGISTRY[cls.name] = BackendSpec(cls.name, cls.summary, cls.Options, cls)
     return cls
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from novelcraft.backends.base import Backend, BackendError, Completion, Watch
-from novelcraft.backends.registry import BackendOptions, register
+from novelcraft.backends.registry import BackendCommon, BackendOptions, register
 from novelcraft.core.lora import VLLM_LORA_RANKS, vllm_rank_for
 from novelcraft.core.schema import Message, Sampling
 
@@ -111,8 +111,8 @@ class VLLMBackend(Backend):
     Options = BackendOptions
 
     @classmethod
-    def from_settings(cls, settings, options: BackendOptions) -> VLLMBackend:
-        return cls(settings.model, adapters=settings.adapters, n_ctx=settings.n_ctx)
+    def from_options(cls, common: BackendCommon, options: BackendOptions) -> VLLMBackend:
+        return cls(common.model, adapters=common.adapters, n_ctx=common.n_ctx)
 
     def __init__(
         self, model: str | None, *, adapters: dict[str, str] | None = None, n_ctx: int = 4096
@@ -140,9 +140,7 @@ class VLLMBackend(Backend):
         self._lock = threading.Lock()
 
     def check(self, adapters: list[str] | None = None) -> None:
-        for name in adapters or []:
-            if name not in self._loras:
-                raise BackendError(f"adapter '{name}' is not configured (known: {sorted(self._loras)})")
+        self.require_adapters(*(adapters or []))
 
     def complete(
         self,
@@ -153,7 +151,7 @@ class VLLMBackend(Backend):
         adapter: str | None = None,
         watch: Watch | None = None,
     ) -> Completion:
-        self.check([adapter] if adapter else None)
+        self.require_adapters(adapter)
         params = build_sampling_params(self._sp, sampling_kwargs(sampling, json_schema, self._api))
         try:
             with self._lock:
@@ -169,7 +167,7 @@ class VLLMBackend(Backend):
 
     def complete_text(self, prompt: str, sampling: Sampling, *, adapter: str | None = None) -> Completion:
         """`LLM.generate` on the prompt as it is (continuation experts), with the expert's LoRARequest."""
-        self.check([adapter] if adapter else None)
+        self.require_adapters(adapter)
         params = build_sampling_params(self._sp, sampling_kwargs(sampling, None, self._api))
         try:
             with self._lock:

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
+
 from novelcraft.cli.shell import (
     EXIT_INTERRUPTED,
     JsonOpt,
@@ -17,7 +19,6 @@ from novelcraft.cli.shell import (
     typer_app,
 )
 from novelcraft.core.errors import InputError
-from rich.table import Table
 
 Inputs = Annotated[list[str], typer.Argument(help="Story ids (in --db) or text files (Gutenberg .txt, .md).")]
 StoryIds = Annotated[list[str], typer.Argument(help="Story ids in --db (two with --pairwise).")]
@@ -45,9 +46,9 @@ def eval_command(
 ) -> None:
     """Deterministic metrics per scene and per book, side by side, with the human baseline beside them."""
     from novelcraft.core.text import strip_gutenberg
-    from novelcraft.evaluation.stories import evaluate_file, evaluate_story
+    from novelcraft.evaluation.stories import evaluate, evaluate_file
     from novelcraft.evaluation.table import rows
-    from novelcraft.runtime.store import Store
+    from novelcraft.story.novel import Story
 
     if pov not in (None, "first", "second", "third"):
         raise InputError(f"--pov {pov}: expected first, second or third")
@@ -61,21 +62,16 @@ def eval_command(
         reference = load_reference(ref, prepare=lambda text, title: strip_gutenberg(text))
         if author and author not in reference.authors():
             raise InputError(f"--author {author}: not a reference author ({', '.join(reference.authors())})")
-    store = None
     evaluated = []
-    try:
-        for item in items:
-            path = Path(item)
-            if path.is_file():
-                evaluated.append(
-                    evaluate_file(path, pov=pov, reference=reference, author=author, scene_words=scene_words)
-                )
-                continue
-            store = store or Store(settings_for(ctx).db)
-            evaluated.append(evaluate_story(store, item, reference=reference, author=author))
-    finally:
-        if store:
-            store.close()
+    for item in items:
+        path = Path(item)
+        if path.is_file():
+            evaluated.append(
+                evaluate_file(path, pov=pov, reference=reference, author=author, scene_words=scene_words)
+            )
+            continue
+        with Story.open(item, settings_for(ctx).db) as story:
+            evaluated.append(evaluate(story, reference=reference, author=author))
     if as_json:
         print_json([e.model_dump() for e in evaluated])
         return
@@ -106,29 +102,28 @@ def judge_command(
 ) -> None:
     """LLM-as-judge with the global model settings: a rubric score 0-5 per scene, or a blind pairwise
     comparison with a win rate and its bootstrap interval. Verdicts and calls are saved in the database."""
-    from novelcraft.evaluation.judging import pairwise_stories, rubric_story
-    from novelcraft.runtime.store import Store
+    from novelcraft.evaluation.judging import pairwise as judge_pair
+    from novelcraft.evaluation.judging import rubric
     from novelcraft.settings.backend import open_backend
+    from novelcraft.story.novel import Story
 
     if pairwise and len(story_ids) != 2:
         raise InputError(f"--pairwise compares two stories; {len(story_ids)} given")
     numbers = _scene_numbers(scenes) if scenes else None
     settings = settings_for(ctx)
-    store = Store(settings.db)
+    stories: list[Story] = []
     try:
-        for story_id in story_ids:
-            store.story(story_id)  # a missing story is a one-line error before any model loads
+        for story_id in story_ids:  # a missing story is a one-line error before any model loads
+            stories.append(Story.open(story_id, settings.db))
         backend = open_backend(settings)
         try:
             if pairwise:
-                result = pairwise_stories(
-                    store, *story_ids, backend, settings, whole=whole, scenes=numbers, again=again
-                )
+                result = judge_pair(*stories, backend, settings, whole=whole, scenes=numbers, again=again)
                 results = [result]
             else:
                 results = [
-                    rubric_story(store, sid, backend, settings, whole=whole, scenes=numbers, again=again)
-                    for sid in story_ids
+                    rubric(story, backend, settings, whole=whole, scenes=numbers, again=again)
+                    for story in stories
                 ]
         except KeyboardInterrupt:
             raise fail(
@@ -137,7 +132,8 @@ def judge_command(
         finally:
             backend.close()
     finally:
-        store.close()
+        for story in stories:
+            story.close()
     if as_json:
         print_json([r.model_dump() for r in results])
         return

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
+
 from novelcraft.cli.shell import JsonOpt, out, print_json, print_plain, settings_for, typer_app
 from novelcraft.core.errors import InputError
-from rich.table import Table
 
 if TYPE_CHECKING:
     from novelcraft.settings.config import Settings
@@ -123,11 +124,10 @@ def route_command(
 
 def story_command(ctx: typer.Context, story_id: str, as_json: JsonOpt = False) -> None:
     """Which expert wrote each scene of a story, and how it was chosen."""
-    from novelcraft.experts.records import scene_experts
     from novelcraft.story.novel import Story
 
     with Story.open(story_id, settings_for(ctx).db) as story:
-        rows = scene_experts(story.store, story.id)
+        rows = story.scene_experts()
     if as_json:
         print_json(rows)
         return
@@ -173,7 +173,7 @@ def continue_command(
                 raise InputError(*problems)
         chosen = reg.get(decision.expert) if reg is not None and decision.expert else None
         style = chosen.description if chosen and chosen.description else DEFAULT_STYLE
-        client = ModelClient.from_settings(backend, settings)
+        client = ModelClient.from_policy(backend, settings.call_policy())
         draft = continue_story(
             client,
             passage,

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
 from novelcraft.backends import registry
 from novelcraft.cli.shell import (
     EXIT_INTERRUPTED,
@@ -30,7 +32,6 @@ from novelcraft.cli.shell import (
 )
 from novelcraft.settings.config import Settings
 from novelcraft.story.export import ExportFormat
-from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from novelcraft.story.novel import Story
@@ -126,6 +127,11 @@ def _backend_help() -> str:
     return f"Model backend: {', '.join(registry.names())} (default llamacpp)."
 
 
+def _base_url_help() -> str:
+    served = [name for name in registry.names() if "base_url" in registry.spec(name).options.model_fields]
+    return f"Server URL: the same as -o base_url=URL, for a backend with that option ({', '.join(served)})."
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -134,9 +140,7 @@ def main(
     ] = None,
     backend: Annotated[str | None, typer.Option(help=_backend_help(), show_default=False)] = None,
     model: Annotated[str | None, typer.Option(help="GGUF path, served model name or HF model.")] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible server URL (the openai backend's base_url).")
-    ] = None,
+    base_url: Annotated[str | None, typer.Option(help=_base_url_help(), show_default=False)] = None,
     adapter: Annotated[str | None, typer.Option(help="Style adapter to draft with.")] = None,
     expert: Annotated[
         str | None, typer.Option(help="Style expert for every scene (a registry name), or auto to route.")
@@ -152,9 +156,9 @@ def main(
     ] = None,
 ) -> None:
     flags = {"db": db, "backend": backend, "model": model, "adapter": adapter, "expert": expert}
-    if base_url is not None:
-        flags["backend_options"] = {"openai": {"base_url": base_url}}
-    ctx.obj = {"config": config, "flags": flags, "options": option or []}
+    # A shorthand for the chosen backend's option; an -o base_url=... given as well wins.
+    options = ([f"base_url={base_url}"] if base_url is not None else []) + (option or [])
+    ctx.obj = {"config": config, "flags": flags, "options": options}
 
 
 def open_story(ctx: typer.Context, story_id: str) -> tuple[Story, Settings]:
@@ -320,11 +324,11 @@ def redraft(
         return
     with story:
         row = story.redraft(scene, settings)
-    result = {"story_id": story_id, "scene": scene, "version": row["version"], "words": row["words"]}
+    result = {"story_id": story_id, "scene": scene, "version": row.version, "words": row.words}
     if as_json:
         print_json(result)
     else:
-        out.print(f"scene {scene} is now version {row['version']} ({row['words']} words)")
+        out.print(f"scene {scene} is now version {row.version} ({row.words} words)")
 
 
 @app.command("list")

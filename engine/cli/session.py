@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
+
 from novelcraft.cli.shell import JsonOpt, note, out, print_json, print_plain, settings_for, typer_app
 from novelcraft.core.errors import InputError
-from rich.table import Table
 
 StoryId = Annotated[str, typer.Argument(help="The story's id (see `novelcraft list`).")]
 SceneNumber = Annotated[int, typer.Argument(help="Scene number, 1-based.")]
@@ -143,26 +144,26 @@ def scene_command(
             return
         if versions:
             rows = story.versions(scene)
-            current = story.scene(scene)["version"]
+            current = story.scene(scene).version
             if as_json:
-                print_json([{k: r[k] for k in ("version", "words", "source", "created")} for r in rows])
+                print_json([r.model_dump(include={"version", "words", "source", "created"}) for r in rows])
                 return
             table = Table("version", "words", "source", "created", "used")
             for r in rows:
                 table.add_row(
-                    str(r["version"]),
-                    str(r["words"]),
-                    r["source"],
-                    r["created"],
-                    "*" if r["version"] == current else "",
+                    str(r.version),
+                    str(r.words),
+                    r.source,
+                    r.created or "",
+                    "*" if r.version == current else "",
                 )
             out.print(table)
             return
         row = story.scene(scene, version)
     if as_json:
-        print_json(row)
+        print_json(row.model_dump())
     else:
-        print_plain(row["text"])
+        print_plain(row.text)
 
 
 def lock_command(

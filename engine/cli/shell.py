@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from novelcraft.core.errors import InputError, NovelcraftError
-from novelcraft.settings.config import Settings, parse_option_flags, resolve_settings
 from rich.console import Console
 from typer.core import TyperGroup
+
+from novelcraft.core.errors import InputError, NovelcraftError
+from novelcraft.settings.config import Settings, parse_option_flags, resolve_settings
 
 # What a command raises on purpose (an exit code, a usage error, an abort), or a reader that went away
 # (`novelcraft show ID --json | head -1`, which typer ends quietly): passed on, never logged.

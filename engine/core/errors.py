@@ -6,6 +6,7 @@ Each carries one line per problem, so a seed with three mistakes reports all thr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -20,6 +21,16 @@ class NovelcraftError(Exception):
 
 class InputError(NovelcraftError):
     """Bad input: a seed, config, outline or argument that cannot be used (exit code 2)."""
+
+
+class StoreError(InputError):
+    """A story database that cannot be used: missing, not SQLite, or another program's."""
+
+
+class StoryNotFound(InputError):
+    def __init__(self, path: Path, story_id: str) -> None:
+        super().__init__(f"{path}: no story '{story_id}'")
+        self.story_id = story_id
 
 
 def error_line(err: dict, describe_field: Callable[[str], str] | None = None) -> str:

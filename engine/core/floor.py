@@ -12,8 +12,9 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from novelcraft.core.errors import NovelcraftError
 from pydantic import BaseModel
+
+from novelcraft.core.errors import NovelcraftError
 
 # A quarter of the scene's target: well under what a working model writes (the default model's scenes
 # measure 95-110% of their target), well over an empty answer or a cut-down fragment.

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from novelcraft.core.text import dialogue_spans
 from pydantic import BaseModel
+
+from novelcraft.core.text import dialogue_spans
 
 Category = Literal["label", "heading", "tag", "budget", "chat", "meta"]
 # What strip_leaks removes for a hit: the whole line it is on, or only the matched text.

@@ -7,7 +7,7 @@ import math
 import re
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 # Why 800: the seed design drafts 600-1000-word scenes; 27,500 / 800 gives 35 scenes, inside 20-50.
 DEFAULT_TARGET_WORDS = 27_500
@@ -169,6 +169,18 @@ class Sampling(BaseModel):
     seed: int | None = None
 
 
+class CallPolicy(BaseModel):
+    """What a ModelClient needs of the configuration: its retry policy, the call budget, and the window
+    to assume when the backend does not report one (Settings.call_policy() gives it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = 4
+    backoff_s: float = 0.5
+    max_calls: int | None = None
+    n_ctx: int = 4096
+
+
 class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
@@ -214,3 +226,32 @@ class CallRecord(BaseModel):
             )
             columns["sampling_json" if name == "sampling" else name] = kind
         return columns | {"created": str}
+
+
+class Scene(BaseModel):
+    """A drafted scene as the front ends read it: one version of scene `number` (the one the book uses,
+    unless another was asked for). Its place in the book (chapter, goal), its lock and its stale mark
+    belong to the scene, whichever version is shown; text, words, source, adapter and continuations to
+    the version. The store keeps these as rows; the Story API hands them out as this record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    idx: int = Field(ge=0)
+    chapter_index: int | None = None
+    chapter_title: str | None = None
+    goal: str | None = None
+    text: str
+    words: int
+    version: int
+    locked: bool = False
+    stale: bool = False
+    source: str = "model"
+    adapter: str | None = None
+    continuations: int = 0
+    created: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def number(self) -> int:
+        """The scene's number as people count (1-based)."""
+        return self.idx + 1

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
+
 from novelcraft.core.errors import InputError, prefixed, validation_lines
 from novelcraft.core.schema import Seed
-from pydantic import ValidationError
 
 
 class SeedError(InputError):

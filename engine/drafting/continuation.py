@@ -19,7 +19,15 @@ from novelcraft.backends.base import Watch
 from novelcraft.core.schema import Message
 from novelcraft.core.seeds import call_seed
 from novelcraft.core.tokens import first_words, last_words
-from novelcraft.drafting.scene import TAIL_WORDS, SamplingFor, SceneDraft, grow_text, join_chunks, joined
+from novelcraft.drafting.scene import (
+    TAIL_WORDS,
+    SamplingFor,
+    SceneDraft,
+    SceneRequest,
+    grow_text,
+    join_chunks,
+    joined,
+)
 from novelcraft.prompts import PromptInput, ScenePrompt
 from novelcraft.runtime.calls import ModelClient
 
@@ -75,27 +83,12 @@ def scene_preamble(world: str, prompt: ScenePrompt, *, mood: str = "", style: st
 
 
 def draft_scene_continuation(
-    client: ModelClient,
-    world: str,
-    prompt: ScenePrompt,
-    *,
-    scene_index: int,
-    sampling_for: SamplingFor,
-    base_seed: int,
-    max_continuations: int,
-    min_fraction: float,
-    recent: list[str] | None = None,
-    book_paragraphs: frozenset[str] = frozenset(),
-    adapter: str | None = None,
-    variant: int = 0,
-    mood: str = "",
-    style: str = "",
+    client: ModelClient, world: str, request: SceneRequest, *, mood: str = "", style: str = ""
 ) -> SceneDraft:
-    """A scene drafted by raw completion (see the module doc); `draft_scene`'s arguments, with the world
+    """A scene drafted by raw completion (see the module doc): `draft_scene`'s request, with the world
     text in place of the system message, and the scene's mood hint and style asked for."""
-    recent = recent or []
-    preamble = scene_preamble(world, prompt, mood=mood, style=style)
-    lead_in = last_words(recent[-1], LEAD_IN_WORDS) if recent else ""
+    preamble = scene_preamble(world, request.prompt, mood=mood, style=style)
+    lead_in = last_words(request.recent[-1], LEAD_IN_WORDS) if request.recent else ""
 
     def render(turns: list[str]) -> str:
         so_far = last_words(joined(turns), TAIL_WORDS) if turns else lead_in
@@ -103,24 +96,16 @@ def draft_scene_continuation(
 
     def complete(text: str, max_tokens: int, call: int, watch: Watch):
         # Raw completions are not streamed: the guard cuts a loop after the call.
-        sampling = sampling_for(max_tokens, call_seed(base_seed, "scene", scene_index, call, variant))
+        sampling = request.sampling(max_tokens, call)
         return client.complete_prompt(
             "continuation.j2",
             text,
             sampling.model_copy(update={"stop": [*sampling.stop, *STOP]}),
-            scene_index=scene_index,
-            adapter=adapter,
+            scene_index=request.scene_index,
+            adapter=request.adapter,
         )
 
-    return grow_text(
-        complete,
-        render,
-        target_words=prompt.target_words,
-        max_continuations=max_continuations,
-        min_fraction=min_fraction,
-        recent=recent,
-        book_paragraphs=book_paragraphs,
-    )
+    return request.grow(complete, render)
 
 
 def continue_story(

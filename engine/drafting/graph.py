@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypedDict
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
+
 from novelcraft.core.floor import SceneUnderFloor, floor_words
 from novelcraft.core.schema import SUMMARY_MAX_TOKENS, Message, Outline, RunningSummary
 from novelcraft.core.seeds import call_seed
@@ -29,6 +30,7 @@ from novelcraft.drafting.outline import plan_outline
 from novelcraft.drafting.review import REVIEW_MAX_TOKENS, review_scene
 from novelcraft.drafting.scene import (
     SceneDraft,
+    SceneRequest,
     draft_scene,
     generate_world,
     scene_conversation,
@@ -183,16 +185,19 @@ class Drafter:
         recent, book_paragraphs = self.recent_texts(idx), self.book_paragraphs(idx)
         while True:
             variant = max((v["version"] for v in self.store.scene_versions(self.story_id, idx)), default=0)
-            drafting = dict(
+            request = SceneRequest(
+                prompt=prompt,
                 scene_index=idx,
                 sampling_for=self.sampling_for,
+                base_seed=ctx.seed.seed,
                 max_continuations=self.settings.max_continuations,
                 min_fraction=self.settings.min_scene_fraction,
+                variant=variant,
                 recent=recent,
                 book_paragraphs=book_paragraphs,
-                variant=variant,
+                adapter=adapter,
             )
-            draft, adapter = self.draft_over_floor(idx, prompt, decision, adapter, drafting)
+            draft, adapter = self.draft_over_floor(request, decision)
             review, flags = None, []
             if self.settings.continuity:
                 review = review_scene(
@@ -230,14 +235,10 @@ class Drafter:
                 return
 
     def draft_over_floor(
-        self,
-        idx: int,
-        prompt: ScenePrompt,
-        decision: RouteDecision | None,
-        adapter: str | None,
-        drafting: dict,
+        self, request: SceneRequest, decision: RouteDecision | None
     ) -> tuple[SceneDraft, str | None]:
-        """One take of the scene that reaches its floor, and the adapter that wrote it (None: the base).
+        """One take of the scene that reaches its floor, and the adapter that wrote it (None: the base);
+        `request.adapter` is the one that wrote the takes before (None: the base).
 
         A take under the floor is dropped and the scene asked again from its prompt with another seed,
         at most `empty_scene_retries` times; the last retry goes to the base model when an expert or an
@@ -245,7 +246,8 @@ class Drafter:
         retry's calls say why in their note. Still under the floor, the scene is not written and the run
         stops with SceneUnderFloor; the story stays resumable at this scene."""
         ctx = self.context
-        floor = floor_words(prompt.target_words, self.settings.scene_floor)
+        idx, adapter = request.scene_index, request.adapter
+        floor = floor_words(request.prompt.target_words, self.settings.scene_floor)
         retries = self.settings.empty_scene_retries
         calls, words = 0, 0
         for attempt in range(retries + 1):
@@ -258,25 +260,18 @@ class Drafter:
                     retry["fallback"] = f"base model instead of {_writer(decision, adapter)}"
                 note = json.dumps({"retry": retry}, sort_keys=True)
             # Attempt 0 keeps the scene's own seeds (a story drafts as it did before the floor existed).
-            base_seed = call_seed(ctx.seed.seed, "floor retry", idx, attempt) if attempt else ctx.seed.seed
+            take = (
+                replace(request, base_seed=call_seed(ctx.seed.seed, "floor retry", idx, attempt))
+                if attempt
+                else request
+            )
             with call_note(note):
                 if base_instead:
-                    draft = draft_scene(self.client, ctx.system, prompt, base_seed=base_seed, **drafting)
+                    draft = draft_scene(self.client, ctx.system, replace(take, adapter=None))
                 elif decision is not None:
-                    draft = draft_with_expert(
-                        decision,
-                        self.routing,
-                        self.client,
-                        ctx,
-                        ctx.scenes[idx],
-                        prompt,
-                        base_seed=base_seed,
-                        **drafting,
-                    )
+                    draft = draft_with_expert(decision, self.routing, self.client, ctx, ctx.scenes[idx], take)
                 else:
-                    draft = draft_scene(
-                        self.client, ctx.system, prompt, adapter=adapter, base_seed=base_seed, **drafting
-                    )
+                    draft = draft_scene(self.client, ctx.system, take)
             calls += draft.continuations + 1
             words = draft.words
             if words >= floor:

@@ -12,10 +12,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+from pydantic import BaseModel
+
 from novelcraft.core.leaks import strip_leaks
 from novelcraft.core.text import WORD as WORD_RE
 from novelcraft.core.text import ngrams, paragraphs, sentence_spans, words
-from pydantic import BaseModel
 
 # A phrase this long said again is a loop, not style: human novels repeat few 8-grams outside dialogue.
 LOOP_NGRAM = 8

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import RootModel, ValidationError
+
 from novelcraft.core.outline_checks import distinct_titles, goal_problem, plan_problem
 from novelcraft.core.schema import Act, Chapter, Message, Sampling, SceneGoal, Seed, Strict
 from novelcraft.core.seeds import call_seed
 from novelcraft.prompts import ActsPrompt, ChaptersPrompt, PromptInput, ScenesPrompt
 from novelcraft.runtime.calls import ModelClient, ModelOutputError
-from pydantic import RootModel, ValidationError
 
 N_ACTS = 3
 SCENES_PER_CHAPTER = 3

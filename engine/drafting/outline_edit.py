@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from novelcraft.core.errors import InputError, prefixed, validation_lines
 from novelcraft.core.schema import Outline, Seed
-from pydantic import ValidationError
 
 # The same bounds a seed's `scenes` has: an edited outline cannot ask for a book the engine refuses.
 MIN_SCENES = Seed.model_fields["scenes"].metadata[0].ge

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
 
 from novelcraft.backends.base import Completion, Watch
 from novelcraft.core.schema import WORLD_MAX_TOKENS, Message, RunningSummary, Sampling, SceneGoal, Seed
@@ -18,7 +21,6 @@ from novelcraft.prompts import (
     summary_lines,
 )
 from novelcraft.runtime.calls import ModelClient
-from pydantic import BaseModel
 
 SamplingFor = Callable[[int, int], Sampling]
 # Words of the scene so far shown to a continuation call: enough to keep the thread, bounded so the
@@ -187,7 +189,7 @@ def finished_text(completion: Completion) -> str:
 
 def grow_text(
     complete: Callable[[object, int, int, Watch], Completion],
-    request: Callable[[list[str]], object],
+    ask: Callable[[list[str]], object],
     *,
     target_words: int,
     max_continuations: int,
@@ -199,9 +201,9 @@ def grow_text(
     `max_continuations` times after the first call, and no longer once BARREN_CALLS calls in a row added
     nothing: the one loop of chat and continuation scenes.
 
-    `request(turns)` is what to send given the scene so far as turns ([] before the first call; see
+    `ask(turns)` is what to send given the scene so far as turns ([] before the first call; see
     scene_conversation);
-    `complete(request, max_tokens, call_number, watch)` makes one model call, which a streaming backend
+    `complete(asked, max_tokens, call_number, watch)` makes one model call, which a streaming backend
     stops once `watch` sees it loop. A continuation that restates the end of the scene loses the
     restated words, and every chunk passes the repetition guard against the scene so far, the `recent`
     scenes and `book_paragraphs` (see guard.book_paragraphs_of) before it joins: the scene grows only
@@ -225,7 +227,7 @@ def grow_text(
         left = target_words - words_so_far
         max_tokens = int(target_words * TOKENS_PER_WORD) if not calls else int(left * TOKENS_PER_WORD) + 32
         earlier = [text, *recent] if text else recent
-        completion = complete(request(turns), max_tokens, calls, loop_watch(earlier, book_paragraphs))
+        completion = complete(ask(turns), max_tokens, calls, loop_watch(earlier, book_paragraphs))
         chunk, restart = (
             drop_restart(text, finished_text(completion)) if text else (finished_text(completion), None)
         )
@@ -241,27 +243,50 @@ def grow_text(
     return SceneDraft(text=text, words=count_words(text), continuations=calls - 1, cuts=cuts, turns=turns)
 
 
-def draft_scene(
-    client: ModelClient,
-    system: Message,
-    prompt: ScenePrompt,
-    *,
-    scene_index: int,
-    sampling_for: SamplingFor,
-    base_seed: int,
-    max_continuations: int,
-    min_fraction: float,
-    recent: list[str] | None = None,
-    book_paragraphs: frozenset[str] = frozenset(),
-    adapter: str | None = None,
-    variant: int = 0,
-) -> SceneDraft:
+@dataclass(frozen=True, kw_only=True)
+class SceneRequest:
+    """What one take of a scene needs, whichever way it is drafted; a retry is a `replace` of it (another
+    `base_seed`, `adapter` None for the base). `variant` (the redraft number) changes the sampling seeds
+    so a redraft is a new take, still reproducible; `recent` and `book_paragraphs` are what the
+    repetition guard checks against (see grow_text)."""
+
+    prompt: ScenePrompt
+    scene_index: int
+    sampling_for: SamplingFor
+    base_seed: int
+    max_continuations: int
+    min_fraction: float
+    variant: int = 0
+    recent: list[str] = field(default_factory=list)
+    book_paragraphs: frozenset[str] = frozenset()
+    adapter: str | None = None
+
+    def sampling(self, max_tokens: int, call: int) -> Sampling:
+        return self.sampling_for(
+            max_tokens, call_seed(self.base_seed, "scene", self.scene_index, call, self.variant)
+        )
+
+    def grow(
+        self, complete: Callable[[object, int, int, Watch], Completion], ask: Callable[[list[str]], object]
+    ) -> SceneDraft:
+        return grow_text(
+            complete,
+            ask,
+            target_words=self.prompt.target_words,
+            max_continuations=self.max_continuations,
+            min_fraction=self.min_fraction,
+            recent=self.recent,
+            book_paragraphs=self.book_paragraphs,
+        )
+
+
+def draft_scene(client: ModelClient, system: Message, request: SceneRequest) -> SceneDraft:
     """A scene through chat: the scene prompt, then continuations as follow-up turns of the scene's own
     conversation while that fits the window, else a fresh prompt with the scene's last words (see
-    grow_text for the length rule and the repetition guard). `variant` (the redraft number) changes the
-    sampling seeds so a redraft is a new take, still reproducible."""
+    grow_text for the length rule and the repetition guard)."""
+    prompt = request.prompt
 
-    def request(turns: list[str]) -> tuple[str, list[Message]]:
+    def ask(turns: list[str]) -> tuple[str, list[Message]]:
         if not turns:
             return "scene.j2", scene_conversation(system, prompt)
         written = joined(turns)
@@ -283,19 +308,15 @@ def draft_scene(
         )
         return "continue_fresh.j2", [system, Message(role="user", content=fresh.render())]
 
-    def complete(req: tuple[str, list[Message]], max_tokens: int, call: int, watch: Watch) -> Completion:
-        template, messages = req
-        sampling = sampling_for(max_tokens, call_seed(base_seed, "scene", scene_index, call, variant))
+    def complete(asked: tuple[str, list[Message]], max_tokens: int, call: int, watch: Watch) -> Completion:
+        template, messages = asked
         return client.text(
-            template, messages, sampling, scene_index=scene_index, adapter=adapter, watch=watch
+            template,
+            messages,
+            request.sampling(max_tokens, call),
+            scene_index=request.scene_index,
+            adapter=request.adapter,
+            watch=watch,
         )
 
-    return grow_text(
-        complete,
-        request,
-        target_words=prompt.target_words,
-        max_continuations=max_continuations,
-        min_fraction=min_fraction,
-        recent=recent,
-        book_paragraphs=book_paragraphs,
-    )
+    return request.grow(complete, ask)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import BaseModel
+
 from novelcraft.core.schema import (
     FIELD_CAPS,
     FIELD_HINTS,
@@ -19,7 +21,6 @@ from novelcraft.core.schema import (
 from novelcraft.core.tokens import count_words, first_words
 from novelcraft.prompts import CompressPrompt, SummaryFollowupPrompt, SummaryPrompt, summary_lines
 from novelcraft.runtime.calls import ModelClient
-from pydantic import BaseModel
 
 MAX_COMPRESS_CALLS = 3
 # A summary over its caps by less than this factor is trimmed at once: a compress call resends the whole

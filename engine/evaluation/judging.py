@@ -4,6 +4,9 @@ aligned scene of two stories, each saved in the `judgments` table so a rerun ski
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
 
 from novelcraft.backends import Backend
 from novelcraft.core.seeds import call_seed
@@ -19,7 +22,9 @@ from novelcraft.judges.judge import (
 from novelcraft.runtime.calls import ModelClient
 from novelcraft.runtime.store import Store
 from novelcraft.settings.config import Settings
-from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from novelcraft.story.novel import Story
 
 JUDGE_MAX_TOKENS = 320
 
@@ -47,7 +52,7 @@ def judge_name(backend: Backend) -> str:
 
 def judge_for(store: Store, story_id: str | None, backend: Backend, settings: Settings) -> Judge:
     """A judge whose every call is recorded in the store, under the story judged."""
-    client = ModelClient.from_settings(backend, settings, store.record_call, story_id=story_id)
+    client = ModelClient.from_policy(backend, settings.call_policy(), store.record_call, story_id=story_id)
     return Judge(client, settings.sampling(JUDGE_MAX_TOKENS, call_seed(0, "judge"), structured=True))
 
 
@@ -152,3 +157,21 @@ def saved_rubric_scores(store: Store, story_id: str) -> dict[int, int]:
         if row["kind"] == "rubric" and row["scene_index"] >= 0:
             out[row["scene_index"] + 1] = json.loads(row["detail_json"])["score"]
     return out
+
+
+# The same over open Story objects: what the front ends call (they never hold a store).
+def rubric(story: Story, backend: Backend, settings: Settings, **options: Any) -> StoryVerdicts:
+    """`rubric_story` for an open Story (options: whole, scenes, again)."""
+    return rubric_story(story.store, story.id, backend, settings, **options)
+
+
+def pairwise(a: Story, b: Story, backend: Backend, settings: Settings, **options: Any) -> PairVerdicts:
+    """`pairwise_stories` for two open Stories of one database; verdicts and calls are saved in it."""
+    if a.store.path != b.store.path:
+        raise ValueError(f"stories {a.id} and {b.id} are in different databases")
+    return pairwise_stories(a.store, a.id, b.id, backend, settings, **options)
+
+
+def saved_rubric(story: Story) -> dict[int, int]:
+    """`saved_rubric_scores` for an open Story."""
+    return saved_rubric_scores(story.store, story.id)

@@ -4,6 +4,9 @@ text file (a Gutenberg book or any prose, cut into scene-sized chunks), as one `
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
 
 from novelcraft.core.floor import floor_of, floor_words, short_scenes
 from novelcraft.core.schema import RunningSummary
@@ -12,7 +15,9 @@ from novelcraft.drafting.summary import over_caps
 from novelcraft.metrics.reference import Reference
 from novelcraft.metrics.suite import BookMetrics, book_metrics, split_scenes
 from novelcraft.runtime.store import Store
-from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from novelcraft.story.novel import Story
 
 
 class EngineFigures(BaseModel):
@@ -97,6 +102,11 @@ def evaluate_story(
         metrics=metrics,
         engine=engine_figures(store, story_id),
     )
+
+
+def evaluate(story: Story, *, reference: Reference | None = None, author: str | None = None) -> Evaluated:
+    """`evaluate_story` for an open Story: what the front ends call (they never hold a store)."""
+    return evaluate_story(story.store, story.id, reference=reference, author=author)
 
 
 def evaluate_file(

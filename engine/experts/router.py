@@ -18,10 +18,11 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
 
+from pydantic import BaseModel
+
 from novelcraft.core.errors import InputError
 from novelcraft.core.schema import SceneGoal
 from novelcraft.settings.experts import Expert, ExpertRegistry
-from pydantic import BaseModel
 
 Method = Literal["forced", "keyword", "embedding", "base"]
 # text -> {expert name: cosine similarity}; None when embedding routing is off.

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import BaseModel
+
 from novelcraft.core.errors import InputError
 from novelcraft.core.schema import SceneGoal, Seed
 from novelcraft.experts.router import RouteDecision, Similarity, route, scene_query
@@ -23,7 +25,6 @@ from novelcraft.settings.experts import (
     load_registry,
     with_expert_adapters,
 )
-from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from novelcraft.backends.base import Backend

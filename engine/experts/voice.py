@@ -9,9 +9,10 @@ are; the base passes when it is nearer no author than that author's own expert i
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from novelcraft.core.text import words
 from novelcraft.metrics.attribution import DeltaModel, burrows_delta, cosine_delta, z_scores
-from pydantic import BaseModel
 
 
 class SystemVoice(BaseModel):

@@ -12,11 +12,12 @@ import random
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
+from pydantic import BaseModel, Field
+
 from novelcraft.core.schema import Message, Sampling
 from novelcraft.core.tokens import fit_tokens
 from novelcraft.prompts import PromptInput
 from novelcraft.runtime.calls import ModelClient
-from pydantic import BaseModel, Field
 
 # The rubric of the reference fine-tuning studies: 0 is gibberish or repetition, 5 excellent.
 RUBRIC: tuple[tuple[int, str], ...] = (

@@ -17,8 +17,9 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 
-from novelcraft.core.text import words
 from pydantic import BaseModel
+
+from novelcraft.core.text import words
 
 CHUNK_WORDS = 10_000
 VOCABULARY_STORED = 1_000

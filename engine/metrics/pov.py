@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from novelcraft.core.text import WORD, narration_parts
 from pydantic import BaseModel
+
+from novelcraft.core.text import WORD, narration_parts
 
 Person = Literal["first", "second", "third"]
 FIRST_PERSON = frozenset(["i", "me", "my", "mine", "myself", "we", "us", "our", "ours", "ourselves"])

@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from pydantic import BaseModel, PrivateAttr
+
 from novelcraft.core.files import write_atomic
 from novelcraft.metrics.attribution import (
     CHUNK_WORDS,
@@ -23,7 +25,6 @@ from novelcraft.metrics.attribution import (
     fit_delta,
 )
 from novelcraft.metrics.style import StyleProfile, style_profile
-from pydantic import BaseModel, PrivateAttr
 
 # Bump when what a cache file holds changes meaning, so old caches are rebuilt, not misread.
 CACHE_VERSION = 1

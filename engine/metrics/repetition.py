@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from novelcraft.core.text import ngrams, paragraphs, sentences, windows, words
 from pydantic import BaseModel
+
+from novelcraft.core.text import ngrams, paragraphs, sentences, windows, words
 
 WINDOW_WORDS = 500
 # Scene breaks ("* * *") and one-line exclamations repeat in any book; they are not duplicated prose.

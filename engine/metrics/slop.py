@@ -7,8 +7,9 @@ from collections import Counter
 from functools import lru_cache
 from importlib import resources
 
-from novelcraft.core.text import word_count
 from pydantic import BaseModel
+
+from novelcraft.core.text import word_count
 
 
 class SlopReport(BaseModel):

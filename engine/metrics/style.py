@@ -8,9 +8,10 @@ from collections import Counter
 from functools import lru_cache
 from importlib import resources
 
+from pydantic import BaseModel
+
 from novelcraft.core.text import WORD, dialogue_spans, narration_parts, paragraphs, sentences, words
 from novelcraft.metrics.pov import SECOND_PERSON
-from pydantic import BaseModel
 
 # Upper edges of the sentence-length bins, in words; the last bin is everything longer.
 SENTENCE_BINS = (5, 10, 15, 20, 25, 30, 40, 50, 70)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import BaseModel
+
 from novelcraft.core.leaks import LeakReport, find_leaks, leak_report
 from novelcraft.core.text import words
 from novelcraft.metrics.attribution import DEFAULT_FEATURES, Attribution, attribute
@@ -21,7 +23,6 @@ from novelcraft.metrics.repetition import (
 )
 from novelcraft.metrics.slop import SlopReport, slop_report
 from novelcraft.metrics.voice import VoiceMetrics, voice_metrics
-from pydantic import BaseModel
 
 SCENE_WORDS = 800
 

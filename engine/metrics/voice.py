@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from novelcraft.metrics.pov import Person, PovReport, pov_report
 from novelcraft.metrics.style import (
     StyleMarkers,
@@ -10,7 +12,6 @@ from novelcraft.metrics.style import (
     style_profile,
     style_similarity,
 )
-from pydantic import BaseModel
 
 # Weights of the transfer score's parts (they sum to 1; without a pov the rest are rescaled).
 TRANSFER_WEIGHTS = {

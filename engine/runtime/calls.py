@@ -12,11 +12,11 @@ from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import TypeVar
 
+from pydantic import BaseModel, ValidationError
+
 from novelcraft.backends.base import Backend, BackendError, Completion, TransientBackendError, Watch
 from novelcraft.core.errors import NovelcraftError
-from novelcraft.core.schema import CallRecord, Message, Sampling
-from novelcraft.settings.config import Settings
-from pydantic import BaseModel, ValidationError
+from novelcraft.core.schema import CallPolicy, CallRecord, Message, Sampling
 
 T = TypeVar("T", bound=BaseModel)
 RecordSink = Callable[[CallRecord], None]
@@ -154,26 +154,26 @@ class ModelClient:
         self._sleep = sleep
 
     @classmethod
-    def from_settings(
+    def from_policy(
         cls,
         backend: Backend,
-        settings: Settings,
+        policy: CallPolicy,
         sink: RecordSink | None = None,
         *,
         story_id: str | None = None,
         gate: CallGate | None = None,
     ) -> ModelClient:
-        """The client every run uses: the settings' retry policy and budget (or the run's shared gate),
-        and the served window."""
+        """The client every run uses: the policy's retries and budget (or the run's shared gate), and
+        the served window (the policy's n_ctx when the backend does not say)."""
         return cls(
             backend,
             sink,
             story_id=story_id,
-            max_attempts=settings.max_attempts,
-            backoff_s=settings.backoff_s,
-            max_calls=settings.max_calls,
+            max_attempts=policy.max_attempts,
+            backoff_s=policy.backoff_s,
+            max_calls=policy.max_calls,
             gate=gate,
-            context_window=backend.context_window() or settings.n_ctx,
+            context_window=backend.context_window() or policy.n_ctx,
         )
 
     def count_tokens(self, text: str) -> int:

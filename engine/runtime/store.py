@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from novelcraft.core.errors import InputError
+from novelcraft.core.errors import InputError, StoreError, StoryNotFound
 from novelcraft.core.schema import CallRecord, Outline, RunningSummary, Seed
 from novelcraft.runtime.sqlite import BUSY_TIMEOUT_S, database, enable_wal, sqlite_utils, tune
 
@@ -201,16 +201,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m004_versions_locks_flags,
     _m005_scene_turns,
 ]
-
-
-class StoreError(InputError):
-    """A database file that cannot be used: missing, not SQLite, or another program's."""
-
-
-class StoryNotFound(InputError):
-    def __init__(self, path: Path, story_id: str) -> None:
-        super().__init__(f"{path}: no story '{story_id}'")
-        self.story_id = story_id
 
 
 def connect(path: Path) -> sqlite_utils.Database:
@@ -511,6 +501,18 @@ class Store:
     def scenes(self, story_id: str) -> list[dict]:
         return list(self.db["scenes"].rows_where("story_id = ?", [story_id], order_by="idx"))
 
+    def book_scenes(self, story_id: str, idx: int | None = None) -> list[dict]:
+        """The scenes the book uses (or scene idx alone), each with the source of its version."""
+        where = "s.story_id = ?" + ("" if idx is None else " and s.idx = ?")
+        return list(
+            self.db.query(
+                "select s.*, coalesce(v.source, 'model') as source from scenes s left join scene_versions v"
+                " on v.story_id = s.story_id and v.idx = s.idx and v.version = s.version"
+                f" where {where} order by s.idx",
+                [story_id] if idx is None else [story_id, idx],
+            )
+        )
+
     def save_summary(
         self,
         story_id: str,
@@ -580,6 +582,15 @@ class Store:
 
     def judgments(self, story_id: str) -> list[dict]:
         return list(self.db["judgments"].rows_where("story_id = ?", [story_id], order_by="kind, scene_index"))
+
+    # studies -------------------------------------------------------------------------------
+    def study_cells(self) -> dict[str, str]:
+        """cell key -> story id: which story drafts which cell of a study kept in this database."""
+        return {row["cell"]: row["story_id"] for row in self.db["study_cells"].rows}
+
+    def save_study_cell(self, cell: str, story_id: str) -> None:
+        with self._write_lock:
+            self.db["study_cells"].insert({"cell": cell, "story_id": story_id}, replace=True)
 
     # calls ---------------------------------------------------------------------------------
     def record_call(self, record: CallRecord) -> None:

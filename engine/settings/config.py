@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from novelcraft.backends import registry
 from novelcraft.core.errors import InputError, error_line, validation_lines
 from novelcraft.core.files import parse_toml_or_yaml, write_atomic
 from novelcraft.core.floor import SCENE_FLOOR
-from novelcraft.core.schema import Sampling
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from novelcraft.core.schema import CallPolicy, Sampling
 
 ENV_PREFIX = "NOVELCRAFT_"
 DEFAULT_DB = Path("stories") / "novelcraft.db"
@@ -147,6 +148,10 @@ class Settings(BaseModel):
             max_tokens=max_tokens,
             seed=seed,
         )
+
+    def call_policy(self) -> CallPolicy:
+        """The retry policy, call budget and window a ModelClient over these settings uses."""
+        return CallPolicy.model_validate(self.model_dump(include=set(CallPolicy.model_fields)))
 
     def public_dict(self) -> dict:
         """What is saved next to outputs: everything but secrets (keys live in the environment)."""

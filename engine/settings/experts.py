@@ -23,8 +23,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from novelcraft.core.errors import InputError, prefixed, validation_lines
-from novelcraft.core.files import parse_toml_or_yaml, write_atomic
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -34,6 +32,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from novelcraft.core.errors import InputError, prefixed, validation_lines
+from novelcraft.core.files import parse_toml_or_yaml, write_atomic
 
 if TYPE_CHECKING:
     from novelcraft.settings.config import Settings

@@ -12,7 +12,8 @@ nothing below it, so the rules live here once:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from novelcraft.core.schema import (
     Message,
     Outline,
     RunningSummary,
+    Scene,
     SceneGoal,
     Seed,
 )
@@ -118,7 +120,7 @@ def check_fits_window(seed: Seed, client: ModelClient, settings: Settings, sourc
         return
     # Imported here: the CLI's start-up stays free of jinja2 for the commands that draft nothing.
     from novelcraft.core.tokens import fit_tokens
-    from novelcraft.drafting.scene import draft_scene, generate_world, scene_prompt
+    from novelcraft.drafting.scene import SceneRequest, draft_scene, generate_world, scene_prompt
     from novelcraft.prompts import ScenesPrompt, system_message
 
     # A stand-in for a generated world at its budget (counted offline: see _FirstCallProbe.room).
@@ -153,29 +155,28 @@ def check_fits_window(seed: Seed, client: ModelClient, settings: Settings, sourc
             lambda c: c.json("outline_scenes.j2", [system, Message(role="user", content=scenes.render())]),
         )
     )
+    scene_request = SceneRequest(
+        prompt=scene_prompt(
+            summary,
+            _filler_chars(60),
+            goal,
+            progress=50,
+            target_words=seed.words_per_scene,
+            opening=False,
+            bible=[_filler_chars(4 * settings.bible_tokens)] if settings.continuity else [],
+            pov=seed.pov,
+        ),
+        scene_index=1,
+        sampling_for=settings.sampling,
+        base_seed=seed.seed,
+        max_continuations=0,
+        min_fraction=1.0,
+    )
     probes.append(
         (
             "scene",
             "'title', 'genre', 'style', 'world'",
-            lambda c: draft_scene(
-                c,
-                system,
-                scene_prompt(
-                    summary,
-                    _filler_chars(60),
-                    goal,
-                    progress=50,
-                    target_words=seed.words_per_scene,
-                    opening=False,
-                    bible=[_filler_chars(4 * settings.bible_tokens)] if settings.continuity else [],
-                    pov=seed.pov,
-                ),
-                scene_index=1,
-                sampling_for=settings.sampling,
-                base_seed=seed.seed,
-                max_continuations=0,
-                min_fraction=1.0,
-            ),
+            lambda c: draft_scene(c, system, scene_request),
         )
     )
     probe = _FirstCallProbe(client)
@@ -194,13 +195,59 @@ def check_fits_window(seed: Seed, client: ModelClient, settings: Settings, sourc
 
 def list_stories(db: Path) -> list[dict]:
     """Every story in a database, with progress; an absent database has none (and is not created)."""
+    with stories_in(db) as stories:
+        return [story.summary_row() for story in stories]
+
+
+@contextmanager
+def stories_in(db: Path) -> Iterator[list[Story]]:
+    """Every story in a database, oldest first, open on one connection for as long as the block runs
+    (don't close them one by one); an absent database has none (and is not created)."""
     if not Path(db).exists():
-        return []
+        yield []
+        return
     store = Store(db)
     try:
-        return [Story(store, row["id"]).summary_row(row) for row in store.stories()]
+        yield [Story(store, row["id"]) for row in store.stories()]
     finally:
         store.close()
+
+
+def create_database(db: Path) -> None:
+    """Create (and migrate) the story database `db` now, if it is not there yet: several workers that
+    start stories at once then find it ready."""
+    Store(db, create=True).close()
+
+
+def study_cells(db: Path) -> dict[str, str]:
+    """cell key -> story id for the study cells started in a database (none when it is absent)."""
+    if not Path(db).exists():
+        return {}
+    store = Store(db)
+    try:
+        return store.study_cells()
+    finally:
+        store.close()
+
+
+def _scene_record(row: dict, place: dict) -> Scene:
+    """A store row as a Scene: the version's own fields from `row`, the scene's place in the book, lock
+    and stale mark from `place` (the row of the version in use)."""
+    return Scene(
+        idx=row["idx"],
+        chapter_index=place.get("chapter_index"),
+        chapter_title=place.get("chapter_title"),
+        goal=place.get("goal"),
+        text=row["text"],
+        words=row["words"],
+        version=row["version"],
+        locked=bool(place.get("locked")),
+        stale=bool(place.get("stale")),
+        source=row.get("source") or "model",
+        adapter=row.get("adapter"),
+        continuations=row.get("continuations") or 0,
+        created=row.get("created"),
+    )
 
 
 class Story:
@@ -225,7 +272,9 @@ class Story:
         backend = backend or open_backend(settings, [settings.adapter] if settings.adapter else None)
         try:
             check_world_budget(seed, backend.count_tokens, source)
-            check_fits_window(seed, ModelClient.from_settings(backend, settings), settings, source)
+            check_fits_window(
+                seed, ModelClient.from_policy(backend, settings.call_policy()), settings, source
+            )
             check_experts(seed, settings, backend, source)
         except InputError:
             if owned:
@@ -312,6 +361,22 @@ class Story:
             "updated": row["updated"],
         }
 
+    def pending(self) -> bool:
+        """Work a resume has to do: a scene missing or stale, or a summary missing."""
+        return self.store.pending(self.id, self.planned_scenes())
+
+    def summarised(self) -> set[int]:
+        """The numbers (1-based) of the scenes whose running summary is saved (and not stale)."""
+        return {row["idx"] + 1 for row in self.store.summaries(self.id)}
+
+    def scene_experts(self) -> list[dict[str, Any]]:
+        """Which expert wrote each drafted scene, how it was chosen and the scores (one row a scene)."""
+        return scene_experts(self.store, self.id)
+
+    def record_study_cell(self, cell: str) -> None:
+        """Note that this story drafts study cell `cell` (see `study_cells`), so a rerun finds it."""
+        self.store.save_study_cell(cell, self.id)
+
     def scene_floor(self) -> int:
         """The fewest words a scene of this story may have (engine/core/floor.py)."""
         return floor_words(self.seed.words_per_scene, floor_of(self.store.settings(self.id)))
@@ -335,7 +400,7 @@ class Story:
             "summary_tokens_max": max((s["tokens"] for s in summaries), default=0),
             "compress_calls": sum(s["compress_calls"] for s in summaries),
             "trimmed_summaries": sum(s["trimmed"] for s in summaries),
-            "experts": format_scene_experts(scene_experts(self.store, self.id)),
+            "experts": format_scene_experts(self.scene_experts()),
             "short_scenes": [s.model_dump() for s in self.short_scenes()],
             "settings": self.store.settings(self.id),
         }
@@ -351,8 +416,8 @@ class Story:
         from novelcraft.drafting.graph import Drafter  # LangGraph loads only when a story is drafted
 
         backend = backend or self._backend_for(settings)
-        client = ModelClient.from_settings(
-            backend, settings, self.store.record_call, story_id=self.id, gate=gate
+        client = ModelClient.from_policy(
+            backend, settings.call_policy(), self.store.record_call, story_id=self.id, gate=gate
         )
         return Drafter(store=self.store, client=client, settings=settings, story_id=self.id)
 
@@ -462,7 +527,7 @@ class Story:
         backend: Backend | None = None,
         cascade: bool = False,
         on_update: OnUpdate | None = None,
-    ) -> dict:
+    ) -> Scene:
         """Write scene `scene` (1-based) again from the summary before it (a new version).
 
         Without `cascade` the summary after it is refreshed and the later ones become stale (a resume
@@ -479,7 +544,7 @@ class Story:
                 self.store.set_scene_flags(self.id, idx, stale=1)
                 self.store.invalidate_from(self.id, idx, stale_scenes_after=True)
             self.draft(settings, backend=backend, on_update=on_update)
-            return self.store.scene(self.id, idx)
+            return self.scene(scene)
         previous = self.store.summary_after(self.id, idx - 1) if idx > 0 else RunningSummary()
         if previous is None:
             raise InputError(
@@ -492,7 +557,7 @@ class Story:
             drafter.write_summary(idx, previous)
         except DRAFT_FAILURES as exc:
             raise DraftFailed(self.id, exc) from exc
-        return self.store.scene(self.id, idx)
+        return self.scene(scene)
 
     # author sessions -------------------------------------------------------------------------
     def _scene_index(self, scene: int) -> int:
@@ -501,10 +566,14 @@ class Story:
         return scene - 1
 
     def outline(self) -> Outline:
-        outline = self.store.outline(self.id)
+        outline = self.outline_if_any()
         if outline is None:
             raise InputError(f"story {self.id} has no outline yet (novelcraft resume {self.id} makes it)")
         return outline
+
+    def outline_if_any(self) -> Outline | None:
+        """The outline, or None before drafting has made it."""
+        return self.store.outline(self.id)
 
     def import_outline(self, text: str, source: str = "outline") -> dict:
         """Replace the outline with an edited one (YAML), checked first; a refused outline changes nothing.
@@ -532,18 +601,26 @@ class Story:
                     self.store.set_scene_flags(self.id, first, stale=1)
         return {"story_id": self.id, "scenes": len(plans), "stale_from": None if first is None else first + 1}
 
-    def scene(self, scene: int, version: int | None = None) -> dict:
-        """The scene the book uses, or one of its versions."""
+    def scenes(self) -> list[Scene]:
+        """The drafted scenes in order, each in the version the book uses."""
+        return [_scene_record(row, row) for row in self.store.book_scenes(self.id)]
+
+    def scene(self, scene: int, version: int | None = None) -> Scene:
+        """Scene `scene` (1-based) in the version the book uses, or in version `version`."""
         idx = self._scene_index(scene)
+        current = self.store.book_scenes(self.id, idx)[0]
         if version is None:
-            return self.store.scene(self.id, idx)
+            return _scene_record(current, current)
         found = [v for v in self.store.scene_versions(self.id, idx) if v["version"] == version]
         if not found:
             raise InputError(f"story {self.id} scene {scene} has no version {version}")
-        return found[0]
+        return _scene_record(found[0], current)
 
-    def versions(self, scene: int) -> list[dict]:
-        return self.store.scene_versions(self.id, self._scene_index(scene))
+    def versions(self, scene: int) -> list[Scene]:
+        """Every version of scene `scene` (1-based), oldest first."""
+        idx = self._scene_index(scene)
+        current = self.store.scene(self.id, idx)
+        return [_scene_record(v, current) for v in self.store.scene_versions(self.id, idx)]
 
     def use_version(self, scene: int, version: int) -> None:
         """The book uses this version from now on; the summaries from this scene on become stale."""

@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-from novelcraft.studio.config import StudioConfig
-from novelcraft.studio.evaluation import EvaluationCache
-from novelcraft.studio.routes import ERROR_HANDLERS, ROUTES
-from novelcraft.studio.security import CsrfCookie, HostCheck, TokenGate
-from novelcraft.studio.workers import Supervisor
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from novelcraft.studio.config import StudioConfig
+from novelcraft.studio.evaluation import EvaluationCache
+from novelcraft.studio.routes import ERROR_HANDLERS, ROUTES
+from novelcraft.studio.security import CsrfCookie, HostCheck, TokenGate
+from novelcraft.studio.workers import Supervisor
 
 HERE = Path(__file__).parent
 # The largest form is an outline of 50 scenes or a seed file: tens of kilobytes. Anything far larger

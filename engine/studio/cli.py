@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from novelcraft.cli.shell import note, settings_for, typer_app
 from novelcraft.studio.config import (
     DEFAULT_HOST,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from novelcraft.evaluation.stories import Evaluated, evaluate_story
+from novelcraft.evaluation.stories import Evaluated, evaluate
 from novelcraft.evaluation.table import rows
 from novelcraft.story.novel import Story
 
@@ -22,12 +22,12 @@ class EvaluationCache:
         self._items: OrderedDict[tuple, Evaluated] = OrderedDict()
 
     def get(self, story: Story) -> Evaluated:
-        key = (story.id, tuple((r["idx"], r["version"], r["words"]) for r in story.store.scenes(story.id)))
+        key = (story.id, tuple((s.idx, s.version, s.words) for s in story.scenes()))
         with self._mutex:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        evaluated = evaluate_story(story.store, story.id)
+        evaluated = evaluate(story)
         with self._mutex:
             self._items[key] = evaluated
             while len(self._items) > _KEEP:

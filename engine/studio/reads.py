@@ -1,6 +1,6 @@
 """What the pages read that the Story API does not give in one call: rows for the stories table, the
-live progress of a draft, the outline with each scene's state. Only Story methods and the store's
-public methods are used; no SQL here either."""
+live progress of a draft, the outline with each scene's state. Only the Story API is used (never the
+store below it), and no SQL."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from novelcraft.core.errors import InputError
-from novelcraft.story.novel import Story
+from novelcraft.core.schema import Scene
+from novelcraft.story.novel import Story, stories_in
 
 if TYPE_CHECKING:
     from novelcraft.studio.workers import WorkerState
@@ -41,19 +42,13 @@ def story_facts(db: Path, story_id: str) -> StoryFacts | None:
 
 def story_rows(db: Path) -> list[dict]:
     """One row per story: status, progress, words, calls and cost (tokens, model time)."""
-    if not Path(db).exists():
-        return []
-    from novelcraft.runtime.store import Store
-
-    store = Store(db)
-    try:
-        rows = []
-        for row in store.stories():
-            story = Story(store, row["id"])
+    rows = []
+    with stories_in(db) as stories:
+        for story in stories:
             stats = story.stats()
             rows.append(
                 {
-                    **story.summary_row(row),
+                    **story.summary_row(),
                     "of": story.planned_scenes(),
                     "calls": stats["calls"],
                     "tokens": stats["tokens_in"] + stats["tokens_out"],
@@ -61,9 +56,7 @@ def story_rows(db: Path) -> list[dict]:
                     "genre": story.seed.genre,
                 }
             )
-        return rows
-    finally:
-        store.close()
+    return rows
 
 
 def progress(story: Story, worker: WorkerState | None, now: float | None = None) -> dict[str, Any]:
@@ -96,7 +89,7 @@ def progress(story: Story, worker: WorkerState | None, now: float | None = None)
         "eta_s": round(eta) if eta is not None else None,
         "current": current_work(story, worker) if busy else None,
         # Stale scenes or summaries (an edited outline, another version picked): a resume redoes them.
-        "pending": story.store.pending(story.id, total),
+        "pending": story.pending(),
         "live": bool(worker and worker.busy),
     }
 
@@ -105,12 +98,11 @@ def current_work(story: Story, worker: WorkerState) -> dict[str, Any]:
     """What the worker is on now, read from the store (a call is recorded only once it returns): no
     outline yet is preparing; a scene without its summary is being summarised; else the first scene
     missing (or stale) is being written. A redraft names its own scene."""
-    outline = story.store.outline(story.id)
+    outline = story.outline_if_any()
     if outline is None:
         return {"phase": "preparing the world and the outline", "scene": None, "goal": None, "chapter": None}
-    scenes = story.store.scenes(story.id)
-    summarised = {row["idx"] for row in story.store.summaries(story.id)}
-    drafted = {row["idx"] for row in scenes if not row.get("stale")}
+    summarised = {number - 1 for number in story.summarised()}
+    drafted = {scene.idx for scene in story.scenes() if not scene.stale}
     if worker.kind == "redraft" and worker.scene:
         phase, idx = "redrafting", worker.scene - 1
     elif unsummarised := sorted(drafted - summarised):
@@ -128,10 +120,10 @@ def current_work(story: Story, worker: WorkerState) -> dict[str, Any]:
 def outline_view(story: Story) -> list[dict] | None:
     """Acts > chapters > scenes, each scene with its number and whether (and in which version) it is
     drafted; None before the outline exists."""
-    outline = story.store.outline(story.id)
+    outline = story.outline_if_any()
     if outline is None:
         return None
-    drafted = {row["idx"]: row for row in story.store.scenes(story.id)}
+    drafted = {scene.idx: scene for scene in story.scenes()}
     number = 0
     acts = []
     for act in outline.acts:
@@ -146,10 +138,10 @@ def outline_view(story: Story) -> list[dict] | None:
                         "goal": goal.goal,
                         "characters": goal.characters,
                         "setting": goal.setting,
-                        "words": row["words"] if row else None,
-                        "version": row["version"] if row else None,
-                        "locked": bool(row.get("locked")) if row else False,
-                        "stale": bool(row.get("stale")) if row else False,
+                        "words": row.words if row else None,
+                        "version": row.version if row else None,
+                        "locked": row.locked if row else False,
+                        "stale": row.stale if row else False,
                     }
                 )
                 number += 1
@@ -164,36 +156,36 @@ def scene_rows(story: Story) -> list[dict]:
     short = {s.scene: s.floor for s in story.short_scenes()}
     return [
         {
-            "number": row["idx"] + 1,
-            "chapter": row["chapter_title"],
-            "chapter_index": row["chapter_index"],
-            "goal": row["goal"],
-            "words": row["words"],
-            "version": row["version"],
-            "locked": bool(row.get("locked")),
-            "stale": bool(row.get("stale")),
-            "floor": short.get(row["idx"] + 1),
+            "number": scene.number,
+            "chapter": scene.chapter_title,
+            "chapter_index": scene.chapter_index,
+            "goal": scene.goal,
+            "words": scene.words,
+            "version": scene.version,
+            "locked": scene.locked,
+            "stale": scene.stale,
+            "floor": short.get(scene.number),
         }
-        for row in story.store.scenes(story.id)
+        for scene in story.scenes()
     ]
 
 
-def scene_view(current: dict, shown: dict, number: int, floor: int) -> dict:
+def scene_view(current: Scene, shown: Scene, number: int, floor: int) -> dict:
     """A scene for the reader: its place in the book from the version in use, the text and figures
     from the version shown (the one in use, or another the author asked for)."""
     return {
         "number": number,
-        "chapter_title": current["chapter_title"],
-        "chapter_index": current["chapter_index"],
-        "goal": current["goal"],
-        "in_use": current["version"],
-        "version": shown["version"],
-        "words": shown["words"],
-        "source": shown.get("source", "model"),
-        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", shown["text"]) if p.strip()],
-        "locked": bool(current.get("locked")),
-        "stale": bool(current.get("stale")),
-        "floor": floor if shown["words"] < floor else None,
+        "chapter_title": current.chapter_title,
+        "chapter_index": current.chapter_index,
+        "goal": current.goal,
+        "in_use": current.version,
+        "version": shown.version,
+        "words": shown.words,
+        "source": shown.source,
+        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", shown.text) if p.strip()],
+        "locked": current.locked,
+        "stale": current.stale,
+        "floor": floor if shown.words < floor else None,
     }
 
 

@@ -15,17 +15,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import yaml
-from novelcraft.core.errors import InputError, NovelcraftError
-from novelcraft.core.seedfile import parse_seed
-from novelcraft.drafting.outline_edit import outline_yaml
-from novelcraft.runtime.store import StoreError, StoryNotFound
-from novelcraft.story.export import ExportFormat
-from novelcraft.story.novel import Story
-from novelcraft.studio import reads
-from novelcraft.studio.charts import CHARTS, chart_png
-from novelcraft.studio.evaluation import metric_rows
-from novelcraft.studio.security import CSRF_FIELD, form_post
-from novelcraft.studio.yamlform import EXAMPLE_SEED, annotate, decode_upload, problems_of
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -33,6 +22,18 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from novelcraft.core.errors import InputError, NovelcraftError, StoreError, StoryNotFound
+from novelcraft.core.schema import Scene
+from novelcraft.core.seedfile import parse_seed
+from novelcraft.drafting.outline_edit import outline_yaml
+from novelcraft.story.export import ExportFormat
+from novelcraft.story.novel import Story
+from novelcraft.studio import reads
+from novelcraft.studio.charts import CHARTS, chart_png
+from novelcraft.studio.evaluation import metric_rows
+from novelcraft.studio.security import CSRF_FIELD, form_post
+from novelcraft.studio.yamlform import EXAMPLE_SEED, annotate, decode_upload, problems_of
 
 if TYPE_CHECKING:
     from novelcraft.studio.app import Studio
@@ -82,7 +83,7 @@ def _refuse_while_busy(request: Request) -> None:
         raise HTTPException(409, f"a worker is drafting story {story_id}; stop it first")
 
 
-def _drafted_scene(story: Story, number: int, version: int | None = None) -> dict:
+def _drafted_scene(story: Story, number: int, version: int | None = None) -> Scene:
     try:
         return story.scene(number, version)
     except InputError as exc:
@@ -274,7 +275,7 @@ def scene_page(request: Request) -> Response:
             "versions": story.versions(number),
             "flags": [f for f in story.flags() if f["idx"] == number - 1],
             "total": story.planned_scenes(),
-            "drafted": len(story.store.scenes(story.id)),
+            "drafted": len(story.scenes()),
             "progress": reads.progress(story, worker),
             "worker": worker,
             "back": f"/stories/{story.id}/scenes/{number}",
@@ -288,7 +289,7 @@ async def redraft_scene(request: Request, form: FormData) -> Response:
 
     def check() -> None:
         with open_story(request) as story:
-            if _drafted_scene(story, number)["locked"]:
+            if _drafted_scene(story, number).locked:
                 raise HTTPException(409, f"scene {number} is locked; unlock it first")
 
     await run_in_threadpool(check)

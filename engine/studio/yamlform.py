@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 import yaml
+
 from novelcraft.core.seedfile import SeedError
 
 # Shown beside the empty new-story form: the fields of a seed file, as the README lists them.

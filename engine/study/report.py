@@ -15,10 +15,11 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from novelcraft.core.files import write_atomic
 from novelcraft.evaluation.table import METRICS, fmt, human, markdown_table
 from novelcraft.judges.judge import RubricSummary, WinRate
-from pydantic import BaseModel
 
 # Two-sided 95% Student's t critical values by degrees of freedom; beyond 30 the normal 1.96 is close.
 T95 = {

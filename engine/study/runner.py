@@ -12,21 +12,22 @@ import statistics
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from novelcraft.backends import Backend
-from novelcraft.core.errors import InputError, prefixed, validation_lines
+from novelcraft.core.errors import InputError, StoreError, prefixed, validation_lines
 from novelcraft.core.schema import Seed
 from novelcraft.core.seedfile import load_seed
-from novelcraft.evaluation.stories import Evaluated, evaluate_story
+from novelcraft.evaluation.stories import Evaluated, evaluate
 from novelcraft.runtime.calls import CallGate
-from novelcraft.runtime.store import Store
 from novelcraft.settings.backend import open_backend
 from novelcraft.settings.config import ConfigError, Settings, settings_from_layers
-from novelcraft.story.novel import DraftFailed, Story
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from novelcraft.story.novel import DraftFailed, Story, create_database, stories_in, study_cells
 
 
 class Strict(BaseModel):
@@ -183,13 +184,7 @@ class Study:
     # the stories ------------------------------------------------------------------------------
     def story_ids(self) -> dict[str, str]:
         """cell key -> story id of the cells already started."""
-        if not self.db.exists():
-            return {}
-        store = Store(self.db)
-        try:
-            return {row["cell"]: row["story_id"] for row in store.db["study_cells"].rows}
-        finally:
-            store.close()
+        return study_cells(self.db)
 
     def backend_for(self, settings: Settings) -> Backend:
         """One backend per distinct model setup, shared by every story that drafts with it."""
@@ -209,7 +204,7 @@ class Study:
             story = Story.open(existing, self.db)
         else:
             story = Story.start(self.seed_for(cell), settings, backend=backend, source=cell.seed_path)
-            story.store.db["study_cells"].insert({"cell": cell.key, "story_id": story.id}, replace=True)
+            story.record_study_cell(cell.key)
         try:
             skipped = story.status == "done"
             if not skipped:
@@ -232,7 +227,7 @@ class Study:
         """Draft every cell, `concurrency` stories at once; finished ones are skipped."""
         self.check()
         self.out.mkdir(parents=True, exist_ok=True)
-        Store(self.db, create=True).close()  # created and migrated once, before the workers start
+        create_database(self.db)  # created and migrated once, before the workers start
         cells = self.cells()
         pool = ThreadPoolExecutor(max(1, concurrency))
         try:
@@ -263,7 +258,7 @@ class Study:
 # evaluation ---------------------------------------------------------------------------------------
 def evaluate_study(study: Study, *, log: Callable[[str], None] = lambda line: None) -> dict[str, str]:
     """Metrics (and judges, when the study names them) for every finished story, then the report."""
-    from novelcraft.evaluation.judging import pairwise_stories, rubric_story, saved_rubric_scores
+    from novelcraft.evaluation.judging import pairwise, rubric, saved_rubric
     from novelcraft.evaluation.table import values
     from novelcraft.judges.judge import win_rate
     from novelcraft.study.report import PairRow, StoryRow, write_report
@@ -272,7 +267,11 @@ def evaluate_study(study: Study, *, log: Callable[[str], None] = lambda line: No
     reference = _reference(spec.reference)
     author = _reference_author(spec.reference)
     ids = study.story_ids()
-    store = Store(study.db)
+    if not study.db.exists():
+        raise StoreError(f"{study.db}: no story database here (run the study first)")
+    # Every story of the study, open on one connection until the report is written.
+    stories = ExitStack()
+    by_id = {story.id: story for story in stories.enter_context(stories_in(study.db))}
     judge_backend = judge_settings = None
     try:
         if spec.judge:
@@ -287,15 +286,16 @@ def evaluate_study(study: Study, *, log: Callable[[str], None] = lambda line: No
         rows: list[StoryRow] = []
         for cell in study.cells():
             story_id = ids.get(cell.key)
-            if story_id is None or store.story(story_id)["status"] != "done":
+            story = by_id.get(story_id) if story_id else None
+            if story is None or story.status != "done":
                 log(f"{cell.key}: not drafted, left out of the report")
                 continue
-            rubric = None
+            rubric_summary = None
             if judge_backend and spec.judge.rubric:
                 log(f"{cell.key}: judging scenes")
-                rubric = rubric_story(store, story_id, judge_backend, judge_settings).summary
-            evaluated = evaluate_story(store, story_id, reference=reference, author=author)
-            judged = saved_rubric_scores(store, story_id)
+                rubric_summary = rubric(story, judge_backend, judge_settings).summary
+            evaluated = evaluate(story, reference=reference, author=author)
+            judged = saved_rubric(story)
             tokens = evaluated.engine.tokens_per_scene if evaluated.engine else []
             scenes = [
                 {
@@ -316,7 +316,7 @@ def evaluate_study(study: Study, *, log: Callable[[str], None] = lambda line: No
                     repeat=cell.repeat,
                     values=values(evaluated),
                     scenes=scenes,
-                    rubric=rubric,
+                    rubric=rubric_summary,
                 )
             )
         pairs = []
@@ -327,11 +327,11 @@ def evaluate_study(study: Study, *, log: Callable[[str], None] = lambda line: No
                     ka, kb = (Cell(seed_path=str(seed), variant=v, repeat=r).key for v in (a, b))
                     if ka in ids and kb in ids:
                         log(f"pairwise {ka} vs {kb}")
-                        verdicts = pairwise_stories(store, ids[ka], ids[kb], judge_backend, judge_settings)
+                        verdicts = pairwise(by_id[ids[ka]], by_id[ids[kb]], judge_backend, judge_settings)
                         outcomes += [v.outcome for v in verdicts.verdicts.values()]
             pairs.append(PairRow(variant_a=a, variant_b=b, win_rate=win_rate(outcomes)))
     finally:
-        store.close()
+        stories.close()
         if judge_backend:
             judge_backend.close()
     human_rows = _human_rows(spec, rows, reference, author)

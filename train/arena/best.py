@@ -7,10 +7,11 @@ adapter trained on all the data had the lowest loss and looped).
 
 from __future__ import annotations
 
+from pydantic import BaseModel, Field
+
 from novelcraft.train.arena.config import BestRule, Metric
 from novelcraft.train.arena.contenders import BASE
 from novelcraft.train.arena.scoring import ConfigSummary
-from pydantic import BaseModel, Field
 
 # +1: higher is better; -1: lower is better.
 BETTER: dict[Metric, int] = {"quality": 1, "format": 1, "failure": -1, "rep_4": -1, "eval_loss": -1}

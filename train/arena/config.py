@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from novelcraft.core.errors import InputError, validation_lines
 from novelcraft.dataprep.synth.formats import FormatCheck
 from novelcraft.settings.config import read_config_file, settings_from_layers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # What a rule can rank by; each has its own good direction (see best.BETTER).
 Metric = Literal["quality", "format", "failure", "rep_4", "eval_loss"]

@@ -13,9 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from novelcraft.core.errors import InputError
 from novelcraft.train.sweep import latest_rows
-from pydantic import BaseModel, Field
 
 BASE = "base"
 

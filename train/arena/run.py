@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 from novelcraft.backends.base import Backend
 from novelcraft.core.files import write_atomic
 from novelcraft.core.schema import Message, Sampling
@@ -33,7 +35,6 @@ from novelcraft.train.arena.config import ArenaPlan, ArenaSpec
 from novelcraft.train.arena.contenders import Contender, Lineup, discover
 from novelcraft.train.arena.report import answers_csv, table_text
 from novelcraft.train.arena.scoring import EMPTY_VERDICT, AnswerRow, ConfigSummary, answer_row, summarize
-from pydantic import BaseModel, Field
 
 # (base model path, {adapter key: adapter dir}, arena spec) -> the backend the contenders answer with.
 AnswerFactory = Callable[[str, dict[str, str], ArenaSpec], Backend]
@@ -165,8 +166,11 @@ class Arena:
     def judge(self) -> AnswerJudge:
         if self._judge is None:
             self._judge_backend = self.judge_factory(self.judge_settings)
-            client = ModelClient.from_settings(
-                self._judge_backend, self.judge_settings, self.log.sink_for("judge"), gate=self.gate
+            client = ModelClient.from_policy(
+                self._judge_backend,
+                self.judge_settings.call_policy(),
+                self.log.sink_for("judge"),
+                gate=self.gate,
             )
             sampling = self.judge_settings.sampling(JUDGE_MAX_TOKENS, 0, structured=True)
             self._judge = AnswerJudge(client, sampling)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pydantic import BaseModel, Field
+
 from novelcraft.core.text import words
 from novelcraft.dataprep.synth.formats import FormatCheck, JudgeCheck, check_text
 from novelcraft.judges.judge import RubricResult, rubric_summary
 from novelcraft.metrics.repetition import windowed_rep_n
-from pydantic import BaseModel, Field
 
 EMPTY_VERDICT = RubricResult(
     score=0, format_ok=False, analysis="empty answer (scored 0 without asking the judge)"
