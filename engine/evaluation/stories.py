@@ -12,6 +12,7 @@ from novelcraft.core.floor import floor_of, floor_words, short_scenes
 from novelcraft.core.schema import RunningSummary
 from novelcraft.core.text import strip_gutenberg
 from novelcraft.drafting.summary import over_caps
+from novelcraft.metrics.plan import PlanMetrics, plan_metrics
 from novelcraft.metrics.reference import Reference
 from novelcraft.metrics.suite import BookMetrics, book_metrics, split_scenes
 from novelcraft.runtime.store import Store
@@ -41,6 +42,8 @@ class EngineFigures(BaseModel):
     # Scenes (1-based) under their floor (engine/core/floor.py): empty pages, however they were saved.
     short_scenes: list[int] = []
     scenes_under_floor: int = 0
+    # Whether the outline is a plan (None before the story has one).
+    plan: PlanMetrics | None = None
 
 
 class Evaluated(BaseModel):
@@ -87,6 +90,7 @@ def engine_figures(store: Store, story_id: str) -> EngineFigures:
         tokens_per_scene=[int(tokens) for _, tokens in per_scene],
         short_scenes=[s.scene for s in short],
         scenes_under_floor=len(short),
+        plan=plan_metrics(outline, seed) if outline else None,
     )
 
 
