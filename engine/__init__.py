@@ -11,7 +11,7 @@ Names resolve on first use (PEP 562), so importing a submodule (or `novelcraft -
 the drafting stack.
 """
 
-from importlib import import_module
+from novelcraft.core.lazy import lazy_getattr
 
 _EXPORTS = {
     "Story": "novelcraft.story.novel",
@@ -34,11 +34,7 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'novelcraft' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

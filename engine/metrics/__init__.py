@@ -2,7 +2,7 @@
 and authorship attribution. Pure functions over text (and the reference books they are given): nothing
 here calls a model or reads a story; judges are novelcraft.judges, story evaluation novelcraft.evaluation."""
 
-from importlib import import_module
+from novelcraft.core.lazy import lazy_getattr
 
 # Names resolve on first use (PEP 562): `novelcraft --help` and the CLI's other commands import this
 # package without paying for every metric module.
@@ -28,8 +28,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'novelcraft.metrics' has no attribute {name!r}")
-    return getattr(import_module(f"novelcraft.metrics.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr(__name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})
