@@ -28,7 +28,9 @@ from novelcraft.metrics.style import style_profile  # noqa: E402
 from novelcraft.metrics.suite import flatten, scene_metrics, text_metrics  # noqa: E402
 from novelcraft.metrics.voice import compare_voice  # noqa: E402
 
-OUT = Path(__file__).resolve().parents[1] / "engine" / "eval" / "data" / "baselines.json"
+OUT = Path(__file__).resolve().parents[1] / "engine" / "metrics" / "data" / "baselines.json"
+# Written into the same file by bench/cohesion_baselines.py and bench/adherence_baseline.py: kept.
+OTHER_BENCHES = ("cast.", "adherence.")
 # Narrators, read from the books (Bleak House alternates Esther's first person with a third-person
 # narrator, so it has no single pov to be consistent with).
 POV = {
@@ -163,6 +165,13 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|")
         for key, r in baselines[level].items():
             print(f"| {key} | {r['min']:.4g} | {r['median']:.4g} | {r['max']:.4g} | {r['n']} |")
+    if args.out.exists():
+        before = json.loads(args.out.read_text(encoding="utf-8"))
+        kept = {k: v for k, v in before.get("book", {}).items() if k.startswith(OTHER_BENCHES)}
+        baselines["book"].update(kept)
+        for key in ("cohesion", "adherence"):
+            if key in before.get("meta", {}):
+                baselines["meta"][key] = before["meta"][key]
     args.out.write_text(json.dumps(baselines, indent=1) + "\n", encoding="utf-8")
     print(f"\nwrote {args.out} in {time.perf_counter() - started:.1f}s")
 

@@ -124,6 +124,48 @@ class ScenesPrompt(PromptInput):
     avoid: list[str] = []
 
 
+class SpinePrompt(PromptInput):
+    """One main character's wants, obstacle and stakes: the first question of structured planning."""
+
+    template: ClassVar[str] = "plan_spine.j2"
+    title: str
+    premise: str
+    name: str
+    description: str
+    others: list[str]
+    avoid: list[str] = []
+
+
+class PlanScenePrompt(PromptInput):
+    """One scene's goal, setting, change and hook, asked with its beat and the spine in view."""
+
+    template: ClassVar[str] = "plan_scene.j2"
+    title: str
+    premise: str
+    spine: list[str]
+    number: int
+    total: int
+    beat: str
+    action: str
+    focus: str
+    other: str
+    previous: str
+    places: list[str]
+    avoid: list[str] = []
+
+
+class PlanTitlesPrompt(PromptInput):
+    """An act's title and its chapters' titles, from the goals planned for them."""
+
+    template: ClassVar[str] = "plan_titles.j2"
+    title: str
+    act_number: int
+    n_acts: int
+    act_name: str
+    chapters: list[str]
+    avoid: list[str] = []
+
+
 class ScenePrompt(PromptInput):
     template: ClassVar[str] = "scene.j2"
     summary: list[tuple[str, str]]
@@ -134,6 +176,11 @@ class ScenePrompt(PromptInput):
     setting: str
     target_words: int
     opening: bool
+    # The outline's beat, what must change and the hook (empty for outlines planned without them, and in
+    # dataprep's training prompts).
+    beat: str = ""
+    change: str = ""
+    hook: str = ""
     # Story bible lines within their token budget; dataprep's training prompts have none.
     bible: list[str] = []
     # The seed's point of view, repeated at the end where a small model still heeds it ("" for none).

@@ -19,6 +19,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("NOVELCRAFT_") and key != "NOVELCRAFT_CACHE":
             monkeypatch.delenv(key)
+    # No adherence redraft unless a test asks for one: the fake backend's prose is random words, so its
+    # lifts are noise, and loading MiniLM in every test process would cost seconds for nothing.
+    # tests/test_adherence_redraft.py drives the check (word overlap and MiniLM) itself.
+    monkeypatch.setenv("NOVELCRAFT_ADHERENCE", "off")
 
 
 @pytest.fixture

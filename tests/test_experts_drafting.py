@@ -193,7 +193,7 @@ def test_each_scene_is_written_by_its_routed_expert_and_every_call_says_so(db_pa
     others = [c for c in calls if c not in drafting]
     assert {c["template"] for c in others} >= {
         "world.j2",
-        "outline_acts.j2",
+        "plan_scene.j2",
         "summary_followup.j2",
         "review.j2",
     }

@@ -77,11 +77,15 @@ def child_env(log_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a CLI subprocess: no NOVELCRAFT_* setting from the shell, its own log file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOVELCRAFT_")}
     env["NOVELCRAFT_LOG"] = str(log_dir / "novelcraft.log")
+    # As tests/conftest.py has it for the test process: the killed runs and the reference draft alike.
+    env["NOVELCRAFT_ADHERENCE"] = "off"
     return {**env, **extra}
 
 
 def invoke(db: Path, *args: object, env: dict[str, str] | None = None):
     """The CLI in this process (fast: no interpreter start-up)."""
+    # The reference run is a module fixture, made before the conftest's per-test environment applies.
+    env = {"NOVELCRAFT_ADHERENCE": "off", **(env or {})}
     return CliRunner().invoke(app, ["--db", str(db), "--backend", "fake", *map(str, args)], env=env)
 
 
@@ -318,7 +322,7 @@ def test_a_checkpoint_lost_after_its_node_saved_its_writes_resumes_to_the_same_n
 ):
     seed_file, manuscript = reference
     db = tmp_path / "s.db"
-    settings = resolve_settings(None, env={}, flags={"backend": "fake", "db": db})
+    settings = resolve_settings(None, env={}, flags={"backend": "fake", "db": db, "adherence": "off"})
     real_open = novelcraft.drafting.graph.open_checkpointer
     with monkeypatch.context() as patch:
         patch.setattr(

@@ -55,12 +55,14 @@ def test_win_rate_and_its_bootstrap_interval():
 
 def test_rubric_answer_is_schema_checked_retried_and_recorded():
     records = []
-    good = json.dumps({"analysis": "Clear prose, some repetition.", "format_ok": True, "score": 3})
+    good = json.dumps(
+        {"analysis": "Clear prose, some repetition.", "format_ok": True, "score": 3, "on_goal": True}
+    )
     judge, _ = judge_with(
         "Sure! score 4", json.dumps({"analysis": "x", "format_ok": True, "score": 9}), good, records=records
     )
     result = judge.rubric("The lamp burned.", goal="Isla lights the lamp.", scene_index=2)
-    assert (result.score, result.format_ok) == (3, True)
+    assert (result.score, result.format_ok, result.on_goal) == (3, True, True)
     assert [r.outcome for r in records] == ["malformed", "malformed", "ok"]
     assert {r.template for r in records} == {"judge_rubric.j2"} and {r.scene_index for r in records} == {2}
 
@@ -86,3 +88,28 @@ def test_rubric_summary_counts_failures_and_format():
     ]
     summary = rubric_summary(results)
     assert summary.mean_score == 2.5 and summary.failure_rate == 0.5 and summary.format_adherence == 0.75
+
+
+def test_a_scene_judged_with_its_goal_answers_the_goal_question_too():
+    judge, backend = judge_with(
+        json.dumps({"analysis": "Does not climb.", "format_ok": True, "score": 2, "on_goal": False}),
+        json.dumps({"analysis": "A whole story.", "format_ok": True, "score": 3}),
+    )
+    scene = judge.rubric("Isla sat by the fire.", kind="scene", goal="Isla climbs the tower")
+    assert scene.on_goal is False and "on_goal is true when" in backend.history[0]["messages"][-1].content
+    assert "on_goal" in backend.history[0]["json_schema"]["required"]
+    story = judge.rubric("A whole story.", kind="story", goal="")
+    assert story.on_goal is None and "on_goal" not in backend.history[1]["json_schema"].get("required", [])
+
+
+def test_adherence_figures_take_the_judge_answers_and_scores_by_chapter():
+    from novelcraft.metrics.adherence import adherence_metrics
+
+    m = adherence_metrics(
+        ["a b", "c d", "e f"],
+        ["a b", "c d", "e f"],
+        [0, 0, 1],
+        judge_on_goal=[True, False],
+        judge_scores=[4, 2, 1],
+    )
+    assert m.judge_share == 0.5 and m.judge_first_chapter_score == 3 and m.judge_last_chapter_score == 1

@@ -70,7 +70,7 @@ def test_review_stops_after_the_outline_and_resume_drafts_the_edited_one(
 @pytest.mark.parametrize(
     ("edit", "needle"),
     [
-        (lambda text: text + "\n  - [unclosed\n", "YAML syntax error"),
+        (lambda text: text + "\nacts: [unclosed\n", "YAML syntax error"),
         (lambda text: _with(text, lambda d: d["acts"][0]["chapters"][0].update(scenes=[])), "has no scenes"),
         (lambda text: _with(text, lambda d: d.update(acts=[])), "0 scenes"),
         (lambda text: _with(text, lambda d: d["acts"][0].update(chapters=[])), "has no chapters"),

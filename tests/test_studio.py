@@ -236,6 +236,7 @@ def test_a_drafted_story_reads_exports_and_measures(client, tmp_path):
 
     metrics = client.get(f"/stories/{story_id}/metrics").text
     assert "rep-4 (500-word windows)" in metrics and "MTLD" in metrics
+    assert "adherence: lexical lift" in metrics and "threads: opened" in metrics
     for name in ("ranges", "per_scene"):
         png = client.get(f"/stories/{story_id}/charts/{name}.png")
         assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")

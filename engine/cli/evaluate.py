@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from novelcraft.cli.shell import (
@@ -83,6 +84,8 @@ def eval_command(
         if e.engine and e.engine.short_scenes:
             scenes = ", ".join(map(str, e.engine.short_scenes))
             note(f"[yellow]warning:[/] {e.name}: scenes under their floor: {scenes}")
+    for text in dict.fromkeys(n for e in evaluated if e.cohesion for n in e.cohesion.notes):
+        note(f"note: {escape(text)}")
 
 
 def judge_command(

@@ -64,15 +64,30 @@ def outline_command(
             return
         for c, chapter in enumerate(outline.chapters(), start=1):
             out.print(f"[bold]Chapter {c}: {chapter.title}[/]")
+        if outline.structure:
+            out.print(f"\nstructure: {outline.structure}", highlight=False)
+        for line in outline.spine:
+            out.print(f"  {line.character}: wants {line.wants} / against: {line.obstacle}", markup=False)
+        seed_mark = " [from the seed]"
         n = 0
-        for act in outline.acts:
-            out.print(f"\n[bold]{act.title}[/]  {act.summary}", highlight=False)
-            for chapter in act.chapters:
-                out.print(f"  [bold]{chapter.title}[/]", highlight=False)
+        for a, act in enumerate(outline.acts, start=1):
+            mark = seed_mark if outline.was_filled(f"act {a} title") else ""
+            out.print(f"\n[bold]{act.title}[/]{mark}  {act.summary}", highlight=False, markup=not mark)
+            for c, chapter in enumerate(act.chapters, start=1):
+                mark = seed_mark if outline.was_filled(f"act {a} chapter {c} title") else ""
+                out.print(f"  {chapter.title}{mark}", highlight=False, markup=False)
                 for goal in chapter.scenes:
                     n += 1
                     who = f" ({', '.join(goal.characters)})" if goal.characters else ""
-                    out.print(f"    {n:>2}. {goal.goal}{who}", highlight=False, markup=False)
+                    mark = seed_mark if outline.was_filled(f"scene {n} goal") else ""
+                    beat = f" [{goal.beat}]" if goal.beat else ""
+                    out.print(f"    {n:>2}. {goal.goal}{who}{beat}{mark}", highlight=False, markup=False)
+        if outline.filled:
+            out.print(
+                f"\n{len(outline.filled)} slots written from the seed (the model's answers were refused);"
+                " edit any of them with --edit before drafting",
+                highlight=False,
+            )
 
 
 def _edit_in_editor(story, current: str) -> dict:

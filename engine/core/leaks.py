@@ -9,12 +9,13 @@ sun" is prose. Chat filler only counts outside quoted speech, where a character 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
 
-from novelcraft.core.text import dialogue_spans
+from novelcraft.core.text import ABBREVIATIONS, dialogue_spans
 
 Category = Literal["label", "heading", "tag", "budget", "chat", "meta"]
 # What strip_leaks removes for a hit: the whole line it is on, or only the matched text.
@@ -28,6 +29,11 @@ class LeakPattern:
     regex: re.Pattern
     scope: Scope
     outside_dialogue: bool = False
+    # A further check on a match, given the whole text: the regex finds candidates, this decides.
+    accept: Callable[[str, re.Match], bool] | None = None
+    # A fallback rule's hit counts only where no other rule's hit overlaps it, so a known label keeps
+    # its own rule (and that rule's scope).
+    fallback: bool = False
 
 
 class LeakHit(BaseModel):
@@ -65,6 +71,9 @@ UPPER_LABELS = (
     "WORLD CONTEXT",
     "STORY SO FAR",
     "NEW SCENE",
+    "STORY BEAT",
+    "WHAT CHANGES",
+    "ENDS ON",
 )
 # Single upper-case words that are only a leak when a colon follows ("CHAPTER: The Lamp").
 UPPER_COLON_LABELS = (
@@ -122,6 +131,177 @@ def _alternatives(items: tuple[str, ...], flexible_space: bool = False) -> str:
     return "|".join(parts)
 
 
+# --- labels the model makes up ------------------------------------------------------------------
+# Small models open a paragraph with a label of their own ("LAST TIME: ...", "WEARING: ...",
+# "Unreserved: ...", "Tobias: ..."), not in any list above. The candidate is one to three words and a
+# colon at a paragraph's start, with text after it on the same line; _invented_label decides.
+HONORIFIC_ABBREVIATIONS = r"(?:Mr|Mrs|Ms|Dr|St|Capt|Col|Rev|Prof)\."
+LABEL_WORD = rf"(?:{HONORIFIC_ABBREVIATIONS}|[^\W\d_][\w'’-]*)"
+INVENTED_LABEL = re.compile(
+    rf"{LEAD}(?P<label>{LABEL_WORD}(?:[ \t]+{LABEL_WORD}){{0,2}})[*_]*[ \t]*:[*_]*[ \t]+(?=\S)", re.M
+)
+# Lower-case words a Title Case label may have inside it: "Note to Self:", "State of Play:".
+LABEL_CONNECTORS = frozenset(
+    ["a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with"]
+)
+# Capitalised words that open a sentence of prose with a colon after them ("No: she would not go.",
+# "Listen: the tide."), and letter salutations ("Sir: I write to you."): not labels.
+PROSE_OPENERS = frozenset(
+    [
+        "yes",
+        "no",
+        "nay",
+        "aye",
+        "well",
+        "so",
+        "now",
+        "then",
+        "thus",
+        "again",
+        "still",
+        "here",
+        "there",
+        "hence",
+        "besides",
+        "moreover",
+        "however",
+        "therefore",
+        "alas",
+        "oh",
+        "ah",
+        "o",
+        "hush",
+        "listen",
+        "look",
+        "see",
+        "remember",
+        "behold",
+        "hark",
+        "mark",
+        "enough",
+        "nothing",
+        "everything",
+        "once",
+        "true",
+        "first",
+        "second",
+        "third",
+        "finally",
+        "lastly",
+        "firstly",
+        "secondly",
+        "thirdly",
+        "only",
+        "but",
+        "and",
+        "or",
+        "nor",
+        "yet",
+        "for",
+        "indeed",
+        "anyway",
+        "otherwise",
+        "instead",
+        "meanwhile",
+        "afterwards",
+        "later",
+        "next",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "he",
+        "she",
+        "they",
+        "we",
+        "you",
+        "i",
+        "me",
+        "him",
+        "her",
+        "them",
+        "us",
+        "wait",
+        "stop",
+        "silence",
+        "sir",
+        "sirs",
+        "madam",
+        "madame",
+        "gentlemen",
+        "ladies",
+        "friends",
+        "reader",
+    ]
+)
+# A roman numeral or number ends a heading ("Stave III: The Second of the Three Spirits"), which the
+# heading rules judge, not a label.
+NUMBERED = re.compile(rf"^(?:[IVXLC]+|[0-9]+|{NUMBER_WORDS})\.?$", re.I)
+# The words that open the text after a name's colon when the colon sets off a clause about the
+# subject, in a sentence that goes on ("Oliver: who was completely stupified ...: put his hand",
+# "Mr. Noah Claypole: receiving a free pardon ..."): prose, not a speaker label.
+CLAUSE_OPENERS = frozenset(["who", "whom", "whose", "which", "that", "where", "when", "being", "having"])
+# Words in -ing that are no participle: "Tobias: nothing had changed" is still a speaker label.
+NOT_PARTICIPLES = frozenset(
+    ["nothing", "something", "anything", "everything", "morning", "evening", "during", "spring", "string"]
+)
+SENTENCE_CLOSE = re.compile(r"(?:[.!?…:]|[.!?…][\"'”’)\]*_]+)[ \t]*$")
+
+
+def _label_shape(label: str) -> bool:
+    """ALL CAPS (any one to three words), one capitalised word that does not open prose, or two to
+    three words in Title Case; never a letter's salutation ("Dear Sir", "My dear Madam")."""
+    parts = label.split()
+    letters = [c for c in label if c.isalpha()]
+    if any(p.lower() == "dear" for p in parts) or (len(parts) > 1 and NUMBERED.match(parts[-1])):
+        return False
+    if all(c.isupper() for c in letters):
+        # "I:" or "A:" is too short to tell a label from a sentence.
+        return len(letters) >= 2
+    if len(parts) == 1:
+        return parts[0][0].isupper() and parts[0].lower().strip("'’") not in PROSE_OPENERS
+    inner = parts[1:-1]
+    return (
+        parts[0][0].isupper()
+        and parts[-1][0].isupper()
+        and all(p[0].isupper() or p in LABEL_CONNECTORS for p in inner)
+        and parts[0].lower() not in PROSE_OPENERS
+    )
+
+
+def _opens_paragraph(text: str, start: int) -> bool:
+    """Whether the line at `start` opens a paragraph: the text's first line, a line after a blank one,
+    or a line after one that ended a sentence or was itself a label line. A hard-wrapped book's line
+    that carries on its paragraph ("...said Mrs.\nReed: she keeps you") does not."""
+    if start == 0:
+        return True
+    prev_start = text.rfind("\n", 0, start - 1) + 1
+    previous = text[prev_start : start - 1]
+    if not previous.strip():
+        return True
+    if SENTENCE_CLOSE.search(previous):
+        # "Mrs." and "J." close no sentence.
+        last = re.search(r"([\w.]+)\.\W*$", previous)
+        return not (last and (last.group(1).lower() in ABBREVIATIONS or len(last.group(1)) == 1))
+    m = INVENTED_LABEL.match(previous)
+    return bool(m and _label_shape(m.group("label")))
+
+
+def _invented_label(text: str, m: re.Match) -> bool:
+    label = m.group("label")
+    if not _label_shape(label) or not _opens_paragraph(text, m.start()):
+        return False
+    if all(c.isupper() for c in label if c.isalpha()):
+        return True
+    after = re.match(r"[a-z]+\b", text[m.end() : m.end() + 40])
+    word = after.group() if after else ""
+    clause = word in CLAUSE_OPENERS or (
+        len(word) > 5 and word.endswith("ing") and word not in NOT_PARTICIPLES
+    )
+    return not clause
+
+
 LEAK_PATTERNS: tuple[LeakPattern, ...] = (
     # --- labels -------------------------------------------------------------------------------
     LeakPattern("upper_label", "label", re.compile(rf"\b(?:{_alternatives(UPPER_LABELS, True)})\b"), "line"),
@@ -137,6 +317,14 @@ LEAK_PATTERNS: tuple[LeakPattern, ...] = (
     LeakPattern("field_name", "label", re.compile(rf"\b(?:{_alternatives(FIELD_NAMES)})\b", re.I), "line"),
     LeakPattern("json_line", "label", re.compile(r'^[ \t]*(?:[{}]|"\w+"[ \t]*:)[^\n]*$', re.M), "line"),
     # --- headings inside a scene ----------------------------------------------------------------
+    # A line of capitals that ends on a colon and says nothing after it ("FADE OUT OF THE LYING BOOKS:"):
+    # a label the model invented for what follows, whatever its words.
+    LeakPattern(
+        "upper_label_line",
+        "label",
+        re.compile(r"^[ \t]*(?:[A-Z][A-Z'’-]*[ \t]+){1,7}[A-Z][A-Z'’-]*:[ \t]*$", re.M),
+        "line",
+    ),
     LeakPattern("markdown_heading", "heading", re.compile(r"^[ \t]*#{1,6}[ \t]+\S[^\n]*$", re.M), "line"),
     LeakPattern(
         "bold_line", "heading", re.compile(r"^[ \t]*\*\*[^*\n]{1,80}\*\*[ \t]*:?[ \t]*$", re.M), "line"
@@ -251,6 +439,10 @@ LEAK_PATTERNS: tuple[LeakPattern, ...] = (
             r"|\bThis is the (?:beginning|start|end) of (?:a|the) (?:story|novel|tale)\b"
             r"|\b(?:This|The) (?:scene|chapter) (?:is about|begins with|opens with|takes place|is set in|ends with)\b"
             r"|\bIn this (?:scene|chapter)\b"
+            # Talk to the writer about the scene: "This scene is a stark contrast to the rest of the story,
+            # but also an opportunity for you to further develop your characters".
+            r"|\bThis (?:scene|chapter) (?:is (?:a|an|the|about|where|when)|will|should|could|can|serves|shows|sets up)\b"
+            r"|\b(?:develop|introduce) your (?:characters?|setting|story|plot)\b"
             r"|\bThe story (?:begins|opens|starts) (?:with|in|where|when|on)\b"
         ),
         "line",
@@ -267,20 +459,33 @@ LEAK_PATTERNS: tuple[LeakPattern, ...] = (
         "line",
         True,
     ),
+    # --- a paragraph-opening label of the model's own (last: every rule above knows its labels better)
+    LeakPattern(
+        "invented_label",
+        "label",
+        INVENTED_LABEL,
+        "span",
+        outside_dialogue=True,
+        accept=_invented_label,
+        fallback=True,
+    ),
 )
 
 
 def find_leaks(text: str, patterns: tuple[LeakPattern, ...] = LEAK_PATTERNS) -> list[LeakHit]:
     """Leak hits in text order; where two patterns match overlapping text the earlier, longer one wins."""
     speech = dialogue_spans(text) if any(p.outside_dialogue for p in patterns) else []
-    found = []
+    found, fallbacks = [], []
     for pattern in patterns:
         for m in pattern.regex.finditer(text):
             if m.end() == m.start():
                 continue
             if pattern.outside_dialogue and _inside(speech, m.start()):
                 continue
-            found.append((m.start(), -m.end(), pattern, m))
+            if pattern.accept is not None and not pattern.accept(text, m):
+                continue
+            (fallbacks if pattern.fallback else found).append((m.start(), -m.end(), pattern, m))
+    found += [f for f in fallbacks if not any(f[0] < -g[1] and g[0] < -f[1] for g in found)]
     hits: list[LeakHit] = []
     last_end = -1
     for start, neg_end, pattern, m in sorted(found, key=lambda f: (f[0], f[1])):
@@ -305,12 +510,15 @@ def strip_leaks(text: str) -> tuple[str, list[LeakHit]]:
 
     Line-scoped hits remove the whole line they start on: a leaked label drags its value along
     ("SCENE GOAL: Mara finds the letter"), and half a line of instructions is not prose worth keeping.
+    A label the model made up loses only itself: "WEARING: a grey coat, wet" keeps "A grey coat, wet"
+    (the paragraph's new first letter is capitalised).
     """
     hits = find_leaks(text)
     if not hits:
         return text, hits
     scope = {p.name: p.scope for p in LEAK_PATTERNS}
     cuts: list[tuple[int, int]] = []
+    capitalise: set[int] = set()
     for hit in hits:
         if scope[hit.rule] == "line":
             line_start = text.rfind("\n", 0, hit.start) + 1
@@ -318,10 +526,15 @@ def strip_leaks(text: str) -> tuple[str, list[LeakHit]]:
             cuts.append((line_start, len(text) if line_end < 0 else line_end + 1))
         else:
             cuts.append((hit.start, hit.end))
+            if hit.rule == "invented_label":
+                capitalise.add(hit.end)
     pieces, position = [], 0
     for start, end in sorted(cuts):
         if start > position:
             pieces.append(text[position:start])
+        if end in capitalise and end > position and end < len(text):
+            pieces.append(text[end].upper())
+            end += 1
         position = max(position, end)
     pieces.append(text[position:])
     clean = re.sub(r"[ \t]+\n", "\n", "".join(pieces))

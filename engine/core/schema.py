@@ -42,6 +42,8 @@ class Seed(Strict):
     scene_words: int = Field(default=DEFAULT_SCENE_WORDS, ge=50, le=5_000)
     scenes: int | None = Field(default=None, ge=1, le=500)
     seed: int = 0
+    # How the plan is shaped: the beats a structure maps onto the scene count (engine/drafting/structures.py).
+    structure: Literal["three-act", "seven-point", "save-the-cat", "kishotenketsu", "none"] = "three-act"
     language: str = Field(
         default="en",
         description="The book's language as a BCP 47 tag (en, fr, pt-BR): the EPUB's dc:language, Word's.",
@@ -79,6 +81,11 @@ class SceneGoal(Strict):
     # A short mood or genre hint an author puts in the outline ("gothic dread", "detective work"): the
     # expert router reads it. Left out of dumps when empty, so outlines without hints look as before.
     mood: str = Field(default="", max_length=120, exclude_if=lambda v: not v)
+    # The structure's beat this scene serves, what must be different when it ends, and the question it
+    # leaves open: the scene prompt carries all three. Empty in outlines planned without a structure.
+    beat: str = Field(default="", exclude_if=lambda v: not v)
+    change: str = Field(default="", exclude_if=lambda v: not v)
+    hook: str = Field(default="", exclude_if=lambda v: not v)
 
 
 class Chapter(Strict):
@@ -93,8 +100,22 @@ class Act(Strict):
     chapters: list[Chapter] = Field(default_factory=list)
 
 
+class SpineEntry(Strict):
+    """One main character's line through the story: the spine a structure is mapped onto."""
+
+    character: str = Field(min_length=1)
+    wants: str = Field(min_length=1)
+    obstacle: str = Field(min_length=1)
+    stakes: str = Field(min_length=1)
+
+
 class Outline(Strict):
     acts: list[Act]
+    structure: str = Field(default="", exclude_if=lambda v: not v)
+    spine: list[SpineEntry] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # Slots the engine filled from the seed because the model's answers were refused ("scene 4 goal",
+    # "act 2 title", "spine Isla Mackay"): `outline` and the studio show them, an author can edit them.
+    filled: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
 
     def scene_goals(self) -> list[tuple[int, int, SceneGoal]]:
         """Flattened (chapter_index, scene_index, goal), both 0-based and book-wide."""
@@ -109,6 +130,11 @@ class Outline(Strict):
 
     def chapters(self) -> list[Chapter]:
         return [c for a in self.acts for c in a.chapters]
+
+    def was_filled(self, slot: str) -> bool:
+        """Whether a slot ("scene 4 goal", "act 1 title", "act 1 chapter 2 title") was written from the
+        seed because the model's answers were refused."""
+        return slot in self.filled
 
 
 # The running summary: 8 capped fields in two groups (the seed design). Caps are in words.

@@ -22,11 +22,13 @@ from novelcraft.core.floor import SceneUnderFloor, floor_words
 from novelcraft.core.schema import SUMMARY_MAX_TOKENS, Message, Outline, RunningSummary
 from novelcraft.core.seeds import call_seed
 from novelcraft.core.tokens import count_words, last_words
-from novelcraft.drafting.bible import Bible, SceneReview, lines_for_scene, merge, verified
+from novelcraft.drafting.adherence_check import goal_flag, scene_lift
+from novelcraft.drafting.bible import Bible, SceneReview, lines_for_scene, merge, new_name_updates, verified
 from novelcraft.drafting.context import BookContext
 from novelcraft.drafting.expert_scene import draft_with_expert, route_scene
 from novelcraft.drafting.guard import book_paragraphs_of
 from novelcraft.drafting.outline import plan_outline
+from novelcraft.drafting.planning import plan_structured
 from novelcraft.drafting.review import REVIEW_MAX_TOKENS, review_scene
 from novelcraft.drafting.scene import (
     SceneDraft,
@@ -40,6 +42,7 @@ from novelcraft.drafting.scene import (
 from novelcraft.drafting.summary import field_specs, update_summary
 from novelcraft.experts.router import RouteDecision
 from novelcraft.experts.setup import ExpertRouting
+from novelcraft.metrics.cast import ner_available, person_names
 from novelcraft.prompts import ScenePrompt, SummaryPrompt, summary_lines, system_message
 from novelcraft.runtime.calls import ModelClient, call_note
 from novelcraft.runtime.sqlite import BUSY_TIMEOUT_S, enable_wal, tune
@@ -106,8 +109,11 @@ class Drafter:
         world = self.store.story(self.story_id)["world"]
         outline = self.store.outline(self.story_id)
         if outline is None:
-            acts = plan_outline(self.client, system_message(seed, world), seed, self.structured_sampling_for)
-            outline = Outline(acts=acts)
+            system = system_message(seed, world)
+            if self.settings.planning == "model":
+                outline = Outline(acts=plan_outline(self.client, system, seed, self.structured_sampling_for))
+            else:
+                outline = plan_structured(self.client, system, seed, self.structured_sampling_for, world)
             self.store.save_outline(self.story_id, outline)
         self._context = BookContext.build(self.story_id, seed, world, outline)
         return {"total": self._context.total, "next_scene": 0, "summary": RunningSummary().model_dump()}
@@ -183,6 +189,7 @@ class Drafter:
         prompt = self.scene_prompt_for(idx, summary, bible)
         # The scenes before this one do not change while it is redrafted: read them once.
         recent, book_paragraphs = self.recent_texts(idx), self.book_paragraphs(idx)
+        note = None
         while True:
             variant = max((v["version"] for v in self.store.scene_versions(self.story_id, idx)), default=0)
             request = SceneRequest(
@@ -197,7 +204,31 @@ class Drafter:
                 book_paragraphs=book_paragraphs,
                 adapter=adapter,
             )
-            draft, adapter = self.draft_over_floor(request, decision)
+            with call_note(note):
+                draft, adapter = self.draft_over_floor(request, decision)
+            miss = self.missed_goal(idx, draft.text)
+            if miss is not None:
+                # Drafted once more (with the next version's seeds); a kill before that redraft finds
+                # this take stale and drafts the scene again.
+                version = self.store.save_scene(
+                    self.story_id,
+                    idx,
+                    chapter_index=plan.chapter_index,
+                    chapter_title=plan.chapter.title,
+                    goal=plan.goal.goal,
+                    text=draft.text,
+                    words=draft.words,
+                    continuations=draft.continuations,
+                    adapter=adapter,
+                    cut=[c.model_dump() for c in draft.cuts],
+                    turns=draft.turns,
+                    stale=True,
+                )
+                self.store.save_flags(self.story_id, idx, version, [miss], redrafted=True)
+                note = json.dumps(
+                    {"adherence": {"redraft_of": version, "why": miss["claim"]}}, sort_keys=True
+                )
+                continue
             review, flags = None, []
             if self.settings.continuity:
                 review = review_scene(
@@ -278,6 +309,19 @@ class Drafter:
                 return draft, None if base_instead else adapter
         raise SceneUnderFloor(idx + 1, words, floor, calls, _writer(decision, adapter) if adapter else "base")
 
+    def missed_goal(self, idx: int, text: str) -> dict | None:
+        """The flag of a take that misses its goal (its lift under `adherence_min_lift`), or None: also
+        None once the scene was drafted again for its goal, so the redraft is bounded to one."""
+        if self.settings.adherence == "off" or any(
+            f["idx"] == idx and f["category"] == "goal" for f in self.store.flags(self.story_id)
+        ):
+            return None
+        goals = [plan.goal.goal for plan in self.context.scenes]
+        measured = scene_lift(self.settings.adherence, text, idx, goals)
+        if measured is None or measured[0] >= self.settings.adherence_min_lift:
+            return None
+        return goal_flag(measured[0], self.settings.adherence_min_lift, measured[1])
+
     def redrafts_in_a_row(self, idx: int) -> int:
         """How many of the scene's latest versions in a row were flagged and drafted again."""
         redrafted = {
@@ -309,7 +353,13 @@ class Drafter:
             conversation=conversation,
         )
         review = SceneReview.model_validate_json(row["review_json"]) if row["review_json"] != "{}" else None
-        bible = merge(bible, review.updates, idx) if review else bible
+        cast = [c.name for c in ctx.seed.characters]
+        bible = merge(bible, review.updates, idx, cast) if review else bible
+        if self.settings.continuity and ner_available():
+            # The people the prose names that neither the seed nor the bible knows (aliases resolve to
+            # the character they name): the next scenes see them as bible lines.
+            names = person_names([row["text"]], cast)[0]
+            bible = merge(bible, new_name_updates(names, bible, cast, idx), idx, cast)
         self.store.save_summary(
             self.story_id,
             idx,

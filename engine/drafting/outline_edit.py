@@ -68,3 +68,27 @@ def first_changed_scene(old: Outline, new: Outline) -> int | None:
     if len(old_plans) != len(new_plans):
         return min(len(old_plans), len(new_plans))
     return None
+
+
+def slot_texts(outline: Outline) -> dict[str, str]:
+    """Each slot the planner may fill ("scene 4 goal", "act 1 title", "act 1 chapter 2 title") -> its text."""
+    slots: dict[str, str] = {}
+    n = 0
+    for a, act in enumerate(outline.acts, start=1):
+        slots[f"act {a} title"] = act.title
+        for c, chapter in enumerate(act.chapters, start=1):
+            slots[f"act {a} chapter {c} title"] = chapter.title
+            for goal in chapter.scenes:
+                n += 1
+                for part in ("goal", "setting", "change", "hook"):
+                    slots[f"scene {n} {part}"] = getattr(goal, part)
+    for line in outline.spine:
+        slots[f"spine {line.character}"] = line.model_dump_json()
+    return slots
+
+
+def still_filled(old: Outline, new: Outline) -> list[str]:
+    """The slots of the edited outline still as the engine wrote them from the seed: an author's edit
+    of a slot makes it the author's, whatever the `filled` list of the edited file says."""
+    before, after = slot_texts(old), slot_texts(new)
+    return [slot for slot in old.filled if slot in after and after[slot] == before.get(slot)]

@@ -12,6 +12,7 @@ from novelcraft.core.floor import floor_of, floor_words, short_scenes
 from novelcraft.core.schema import RunningSummary
 from novelcraft.core.text import strip_gutenberg
 from novelcraft.drafting.summary import over_caps
+from novelcraft.evaluation.cohesion import Cohesion, file_cohesion, story_cohesion
 from novelcraft.metrics.plan import PlanMetrics, plan_metrics
 from novelcraft.metrics.reference import Reference
 from novelcraft.metrics.suite import BookMetrics, book_metrics, split_scenes
@@ -51,6 +52,8 @@ class Evaluated(BaseModel):
     kind: str  # "story" or "file"
     metrics: BookMetrics
     engine: EngineFigures | None = None
+    # Goal adherence, cast, plot threads and continuity (a human book: the cast figures only).
+    cohesion: Cohesion | None = None
 
 
 def engine_figures(store: Store, story_id: str) -> EngineFigures:
@@ -105,6 +108,7 @@ def evaluate_story(
         kind="story",
         metrics=metrics,
         engine=engine_figures(store, story_id),
+        cohesion=story_cohesion(store, story_id, metrics.book.length.words),
     )
 
 
@@ -133,5 +137,19 @@ def evaluate_file(
             kept.append(chunk)
             total += len(chunk.split())
         chunks = kept
+    return evaluate_chunks(path.name, chunks, pov=pov, reference=reference, author=author)
+
+
+def evaluate_chunks(
+    name: str,
+    chunks: list[str],
+    *,
+    pov: str | None = None,
+    reference: Reference | None = None,
+    author: str | None = None,
+) -> Evaluated:
+    """Human prose already cut into scene-sized chunks: the metric set and the cast figures."""
     metrics = book_metrics([(c, None) for c in chunks], pov=pov, reference=reference, author=author)
-    return Evaluated(name=path.name, kind="file", metrics=metrics)
+    return Evaluated(
+        name=name, kind="file", metrics=metrics, cohesion=file_cohesion(chunks, metrics.book.length.words)
+    )

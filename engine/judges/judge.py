@@ -65,6 +65,12 @@ class RubricAnswer(BaseModel):
     score: Literal[0, 1, 2, 3, 4, 5]
 
 
+class SceneRubricAnswer(RubricAnswer):
+    """The rubric of a scene with a goal, and the goal question in the same call."""
+
+    on_goal: bool
+
+
 class PairAnswer(BaseModel):
     analysis: str = Field(min_length=1, max_length=700)
     winner: Literal["A", "B", "tie"]
@@ -74,6 +80,8 @@ class RubricResult(BaseModel):
     score: int
     format_ok: bool
     analysis: str
+    # Whether the scene does what its goal says (None: judged without a goal, or before the question).
+    on_goal: bool | None = None
 
     @property
     def failed(self) -> bool:
@@ -179,14 +187,20 @@ class Judge:
         prompt = RubricPrompt(kind=kind, goal=goal, text="", rubric=list(RUBRIC))
         shown = fit_tokens(text, self._budget(prompt, 1), self.client.count_tokens)
         prompt = prompt.model_copy(update={"text": shown})
+        asks_goal = kind == "scene" and bool(goal)
         answer = self.client.json(
             "judge_rubric.j2",
             [self.system, Message(role="user", content=prompt.render())],
-            RubricAnswer,
+            SceneRubricAnswer if asks_goal else RubricAnswer,
             self.sampling,
             scene_index=scene_index,
         )
-        return RubricResult(score=answer.score, format_ok=answer.format_ok, analysis=answer.analysis)
+        return RubricResult(
+            score=answer.score,
+            format_ok=answer.format_ok,
+            analysis=answer.analysis,
+            on_goal=answer.on_goal if asks_goal else None,
+        )
 
     def pair(
         self,

@@ -96,3 +96,26 @@ def excerpt(text: str, size: int, where: float = 0.5) -> str:
         if filled >= size:
             break
     return "\n\n".join(picked)
+
+
+def passages(text: str, words_per: int = 150, limit: int | None = None) -> list[str]:
+    """Whole paragraphs gathered into passages of about `words_per` words (the first `limit` of them),
+    each on one line: what a sentence embedder reads at once. Lines starting with # are comments or
+    headings, not prose."""
+    out: list[str] = []
+    current: list[str] = []
+    count = 0
+    prose = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    for paragraph in (" ".join(p.split()) for p in re.split(r"\n\s*\n", prose)):
+        if not paragraph:
+            continue
+        current.append(paragraph)
+        count += len(paragraph.split())
+        if count >= words_per:
+            out.append(" ".join(current))
+            current, count = [], 0
+            if limit is not None and len(out) == limit:
+                return out
+    if current and (limit is None or len(out) < limit):
+        out.append(" ".join(current))
+    return out

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -85,6 +85,16 @@ class Settings(BaseModel):
     continuity_redrafts: int = Field(default=1, ge=0, le=3)
     # Tokens of bible lines a scene prompt may show: bounded so the prompt stays flat over the book.
     bible_tokens: int = Field(default=200, ge=0, le=2000)
+    # How the outline is planned: "structured" (a spine, the seed's structure, one checked question per
+    # scene, the seed as the floor: engine/drafting/planning.py) or "model" (the model answers batches of
+    # acts, chapters and goals; once its re-asks run out, what it answered is used: the comparison arm).
+    planning: Literal["structured", "model"] = "structured"
+    # After each scene, how far it keeps to its goal (engine/drafting/adherence_check.py): its similarity
+    # to its own goal minus its mean similarity to the other goals, with MiniLM embeddings ("embedding",
+    # word overlap when MiniLM is not installed), with word overlap ("lexical"), or not at all ("off").
+    # A scene under `adherence_min_lift` is drafted again once; the redraft is recorded as a flag.
+    adherence: Literal["embedding", "lexical", "off"] = "embedding"
+    adherence_min_lift: float = Field(default=-0.05, ge=-1, le=1)
     # Each backend's own options, by backend name; validated by that backend's options model.
     backend_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -31,7 +31,7 @@ from novelcraft.core.schema import (
     Seed,
 )
 from novelcraft.core.tokens import count_words, fallback_count
-from novelcraft.drafting.outline_edit import first_changed_scene, parse_outline
+from novelcraft.drafting.outline_edit import first_changed_scene, parse_outline, still_filled
 from novelcraft.experts.records import format_scene_experts, scene_experts
 from novelcraft.experts.setup import check_experts
 from novelcraft.runtime.calls import (
@@ -120,14 +120,22 @@ def check_fits_window(seed: Seed, client: ModelClient, settings: Settings, sourc
         return
     # Imported here: the CLI's start-up stays free of jinja2 for the commands that draft nothing.
     from novelcraft.core.tokens import fit_tokens
+    from novelcraft.drafting.planning import SPINE_CHARACTERS
     from novelcraft.drafting.scene import SceneRequest, draft_scene, generate_world, scene_prompt
-    from novelcraft.prompts import ScenesPrompt, system_message
+    from novelcraft.prompts import PlanScenePrompt, PromptInput, ScenesPrompt, system_message
 
     # A stand-in for a generated world at its budget (counted offline: see _FirstCallProbe.room).
     world = seed.world or fit_tokens(_filler_chars(8 * WORLD_MAX_TOKENS), WORLD_MAX_TOKENS, fallback_count)
     system = system_message(seed, world)
     summary = RunningSummary(**{name: " ".join(_FILLER.split()[:cap]) for name, cap in FIELD_CAPS.items()})
-    goal = SceneGoal(goal=_filler_chars(300), characters=[_filler_chars(40)] * 4, setting=_filler_chars(120))
+    goal = SceneGoal(
+        goal=_filler_chars(300),
+        characters=[_filler_chars(40)] * 4,
+        setting=_filler_chars(120),
+        beat=_filler_chars(30),
+        change=_filler_chars(160),
+        hook=_filler_chars(160),
+    )
     names = [c.name for c in seed.characters]
     probes: list[tuple[str, str, Callable[[Any], object]]] = []
     if not seed.world:
@@ -138,21 +146,39 @@ def check_fits_window(seed: Seed, client: ModelClient, settings: Settings, sourc
                 lambda c: generate_world(c, seed, c.count_tokens, settings.sampling),
             )
         )
-    # The outline's largest prompt: a chapter's scene goals, after three earlier goals.
-    scenes = ScenesPrompt(
-        premise=seed.premise,
-        act_title=_filler_chars(60),
-        chapter_title=_filler_chars(60),
-        chapter_summary=_filler_chars(300),
-        characters=names,
-        n_scenes=3,
-        earlier_goals=[_filler_chars(300)] * 3,
-    )
+    # The outline's largest prompt: one scene's plan with the spine at its full length (structured), or
+    # a chapter's scene goals after three earlier goals (model).
+    if settings.planning == "structured":
+        template = "plan_scene.j2"
+        planning: PromptInput = PlanScenePrompt(
+            title=seed.title,
+            premise=seed.premise,
+            spine=[_filler_chars(3 * 160 + 40)] * min(len(names), SPINE_CHARACTERS),
+            number=1,
+            total=seed.scene_count,
+            beat=_filler_chars(30),
+            action=_filler_chars(80),
+            focus=_filler_chars(40),
+            other=_filler_chars(40),
+            previous=_filler_chars(240),
+            places=[_filler_chars(40)] * 3,
+        )
+    else:
+        template = "outline_scenes.j2"
+        planning = ScenesPrompt(
+            premise=seed.premise,
+            act_title=_filler_chars(60),
+            chapter_title=_filler_chars(60),
+            chapter_summary=_filler_chars(300),
+            characters=names,
+            n_scenes=3,
+            earlier_goals=[_filler_chars(300)] * 3,
+        )
     probes.append(
         (
             "outline",
             "'premise', 'characters', 'style', 'world'",
-            lambda c: c.json("outline_scenes.j2", [system, Message(role="user", content=scenes.render())]),
+            lambda c: c.json(template, [system, Message(role="user", content=planning.render())]),
         )
     )
     scene_request = SceneRequest(
@@ -582,6 +608,7 @@ class Story:
         become stale (locked ones stay as they are); a resume drafts them again."""
         new = parse_outline(text, source)
         old = self.outline()
+        new = new.model_copy(update={"filled": still_filled(old, new)})
         first = first_changed_scene(old, new)
         plans = new.scene_goals()
         chapters = new.chapters()

@@ -126,9 +126,9 @@ def outline_view(story: Story) -> list[dict] | None:
     drafted = {scene.idx: scene for scene in story.scenes()}
     number = 0
     acts = []
-    for act in outline.acts:
+    for a, act in enumerate(outline.acts, start=1):
         chapters = []
-        for chapter in act.chapters:
+        for c, chapter in enumerate(act.chapters, start=1):
             scenes = []
             for goal in chapter.scenes:
                 row = drafted.get(number)
@@ -136,6 +136,9 @@ def outline_view(story: Story) -> list[dict] | None:
                     {
                         "number": number + 1,
                         "goal": goal.goal,
+                        "beat": goal.beat,
+                        "change": goal.change,
+                        "from_seed": outline.was_filled(f"scene {number + 1} goal"),
                         "characters": goal.characters,
                         "setting": goal.setting,
                         "words": row.words if row else None,
@@ -145,8 +148,22 @@ def outline_view(story: Story) -> list[dict] | None:
                     }
                 )
                 number += 1
-            chapters.append({"title": chapter.title, "summary": chapter.summary, "scenes": scenes})
-        acts.append({"title": act.title, "summary": act.summary, "chapters": chapters})
+            chapters.append(
+                {
+                    "title": chapter.title,
+                    "summary": chapter.summary,
+                    "scenes": scenes,
+                    "from_seed": outline.was_filled(f"act {a} chapter {c} title"),
+                }
+            )
+        acts.append(
+            {
+                "title": act.title,
+                "summary": act.summary,
+                "chapters": chapters,
+                "from_seed": outline.was_filled(f"act {a} title"),
+            }
+        )
     return acts
 
 

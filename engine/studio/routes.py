@@ -350,6 +350,8 @@ def metrics_page(request: Request) -> Response:
     context = {
         "story": row,
         "rows": metric_rows(evaluated) if evaluated else [],
+        # Why a cohesion figure is missing (its model not installed, no continuity review).
+        "notes": evaluated.cohesion.notes if evaluated and evaluated.cohesion else [],
         "charts": CHARTS if evaluated else (),
     }
     return page(request, "metrics.html", **context)

@@ -48,6 +48,10 @@ PLOTTED = (
     "mattr",
     "slop",
     "tokens_per_word",
+    "adherence_embedding",
+    "adherence_lexical",
+    "cast_stray_per_10k",
+    "continuity_per_10k",
 )
 
 

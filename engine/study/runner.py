@@ -23,7 +23,7 @@ from novelcraft.backends import Backend
 from novelcraft.core.errors import InputError, StoreError, prefixed, validation_lines
 from novelcraft.core.schema import Seed
 from novelcraft.core.seedfile import load_seed
-from novelcraft.evaluation.stories import Evaluated, evaluate
+from novelcraft.evaluation.stories import evaluate, evaluate_chunks
 from novelcraft.runtime.calls import CallGate
 from novelcraft.settings.backend import open_backend
 from novelcraft.settings.config import ConfigError, Settings, settings_from_layers
@@ -364,7 +364,7 @@ def _human_rows(spec: StudySpec, rows, reference, author) -> list:
     from novelcraft.core.text import strip_gutenberg
     from novelcraft.evaluation.table import values
     from novelcraft.metrics.chunking import excerpt
-    from novelcraft.metrics.suite import book_metrics, split_scenes
+    from novelcraft.metrics.suite import split_scenes
     from novelcraft.study.report import StoryRow
 
     if not spec.baseline or not rows:
@@ -375,11 +375,7 @@ def _human_rows(spec: StudySpec, rows, reference, author) -> list:
     for path in spec.baseline:
         text = excerpt(strip_gutenberg(path.read_text(encoding="utf-8", errors="replace")), words)
         chunks = split_scenes(text, "chunks", max(50, words // scenes))
-        evaluated = Evaluated(
-            name=path.name,
-            kind="file",
-            metrics=book_metrics([(c, None) for c in chunks], reference=reference, author=author),
-        )
+        evaluated = evaluate_chunks(path.name, chunks, reference=reference, author=author)
         out.append(
             StoryRow(
                 story_id=path.name, seed="-", variant="human", repeat=0, values=values(evaluated), scenes=[]

@@ -1,0 +1,42 @@
+"""Does a drafted scene do what its goal says? The cheap check after each scene, before its review.
+
+The figure is the plan metric's lift (novelcraft.metrics.adherence): the scene's similarity to its own
+goal minus its mean similarity to the book's other goals. Below zero, the scene reads more like some
+other scene of the plan than like its own; the drafting loop then drafts it once more.
+
+The embedder is loaded once per process, at the first scene checked.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from novelcraft.metrics.adherence import EmbeddingSimilarity, lexical_similarity, row_lift
+
+
+@cache
+def _embedding_similarity() -> EmbeddingSimilarity | None:
+    from novelcraft.experts.embedding import MiniLMEmbedder, minilm_available
+
+    return EmbeddingSimilarity(MiniLMEmbedder()) if minilm_available() else None
+
+
+def scene_lift(mode: str, text: str, idx: int, goals: list[str]) -> tuple[float, str] | None:
+    """(lift, measure) of scene idx's text over the other goals, or None when the check is off or the
+    book has a single goal (a lift needs others to compare with)."""
+    if mode == "off" or len(goals) < 2:
+        return None
+    similarity = _embedding_similarity() if mode == "embedding" else None
+    row = (similarity or lexical_similarity)([text], goals)[0]
+    return row_lift(row, idx), "embedding" if similarity else "lexical"
+
+
+def goal_flag(lift: float, threshold: float, measure: str) -> dict:
+    """The record of a scene that missed its goal, as a row of the flags table (category "goal": the
+    continuity figures count only the bible's categories)."""
+    return {
+        "category": "goal",
+        "claim": f"{measure} lift {lift:.3f} under {threshold:.3f}",
+        "evidence": "",
+        "conflicts_with": "scene goal",
+    }
