@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from novelcraft.metrics.cast import HONORIFICS
+
 Kind = Literal["character", "place", "object", "fact"]
 Category = Literal["fact", "character", "timeline", "world rule", "name"]
 # What a scene prompt may spend on the bible: bounded, so the prompt stays flat as the book grows.
@@ -28,61 +30,6 @@ MIN_EVIDENCE_WORDS = 4
 # The most new names one scene adds to the bible: a scene that names a crowd keeps its main players.
 MAX_NEW_NAMES = 4
 # Titles and kinship words in front of a name: "Aunt Morag" is Morag, "Miss Mackay" is a Mackay.
-HONORIFICS = frozenset(
-    [
-        "mr",
-        "mrs",
-        "miss",
-        "ms",
-        "mx",
-        "dr",
-        "doctor",
-        "captain",
-        "capt",
-        "aunt",
-        "auntie",
-        "uncle",
-        "sir",
-        "dame",
-        "lady",
-        "lord",
-        "madam",
-        "madame",
-        "mme",
-        "mlle",
-        "master",
-        "mistress",
-        "professor",
-        "prof",
-        "rev",
-        "reverend",
-        "father",
-        "mother",
-        "sister",
-        "brother",
-        "cousin",
-        "granny",
-        "grandma",
-        "grandpa",
-        "grandmother",
-        "grandfather",
-        "saint",
-        "st",
-        "colonel",
-        "col",
-        "major",
-        "general",
-        "gen",
-        "lieutenant",
-        "lt",
-        "sergeant",
-        "sgt",
-        "inspector",
-        "constable",
-        "nurse",
-        "judge",
-    ]
-)
 
 
 class BibleEntry(BaseModel):

@@ -210,20 +210,7 @@ class Drafter:
             if miss is not None:
                 # Drafted once more (with the next version's seeds); a kill before that redraft finds
                 # this take stale and drafts the scene again.
-                version = self.store.save_scene(
-                    self.story_id,
-                    idx,
-                    chapter_index=plan.chapter_index,
-                    chapter_title=plan.chapter.title,
-                    goal=plan.goal.goal,
-                    text=draft.text,
-                    words=draft.words,
-                    continuations=draft.continuations,
-                    adapter=adapter,
-                    cut=[c.model_dump() for c in draft.cuts],
-                    turns=draft.turns,
-                    stale=True,
-                )
+                version = self.save_take(idx, draft, adapter, review=None, stale=True)
                 self.store.save_flags(self.story_id, idx, version, [miss], redrafted=True)
                 note = json.dumps(
                     {"adherence": {"redraft_of": version, "why": miss["claim"]}}, sort_keys=True
@@ -244,21 +231,7 @@ class Drafter:
                 )
                 flags = verified(review.contradictions, draft.text, bible)
             again = bool(flags) and self.redrafts_in_a_row(idx) < self.settings.continuity_redrafts
-            version = self.store.save_scene(
-                self.story_id,
-                idx,
-                chapter_index=plan.chapter_index,
-                chapter_title=plan.chapter.title,
-                goal=plan.goal.goal,
-                text=draft.text,
-                words=draft.words,
-                continuations=draft.continuations,
-                adapter=adapter,
-                cut=[c.model_dump() for c in draft.cuts],
-                review=review.model_dump() if review else None,
-                turns=draft.turns,
-                stale=again,
-            )
+            version = self.save_take(idx, draft, adapter, review=review, stale=again)
             self.store.save_flags(
                 self.story_id, idx, version, [f.model_dump() for f in flags], redrafted=again
             )
@@ -308,6 +281,27 @@ class Drafter:
             if words >= floor:
                 return draft, None if base_instead else adapter
         raise SceneUnderFloor(idx + 1, words, floor, calls, _writer(decision, adapter) if adapter else "base")
+
+    def save_take(
+        self, idx: int, draft: SceneDraft, adapter: str | None, *, review: SceneReview | None, stale: bool
+    ) -> int:
+        """A take of scene idx as its new version, at its place in the outline; returns the version."""
+        plan = self.context.scenes[idx]
+        return self.store.save_scene(
+            self.story_id,
+            idx,
+            chapter_index=plan.chapter_index,
+            chapter_title=plan.chapter.title,
+            goal=plan.goal.goal,
+            text=draft.text,
+            words=draft.words,
+            continuations=draft.continuations,
+            adapter=adapter,
+            cut=[c.model_dump() for c in draft.cuts],
+            review=review.model_dump() if review else None,
+            turns=draft.turns,
+            stale=stale,
+        )
 
     def missed_goal(self, idx: int, text: str) -> dict | None:
         """The flag of a take that misses its goal (its lift under `adherence_min_lift`), or None: also

@@ -41,9 +41,8 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
-# Titles and kinship words in front of a name (the bible's list, engine/drafting/bible.py HONORIFICS,
-# which this layer cannot import).
-TITLES = frozenset(
+# Titles and kinship words in front of a name: the story bible resolves "Aunt Morag" by them.
+HONORIFICS = frozenset(
     [
         "mr",
         "mrs",
@@ -96,15 +95,10 @@ TITLES = frozenset(
         "constable",
         "nurse",
         "judge",
-        "young",
-        "old",
-        "little",
-        "king",
-        "queen",
-        "prince",
-        "princess",
     ]
 )
+# In prose a name also follows "young", "old", "little" or a royal title ("Old Tom", "King Lear").
+TITLES = HONORIFICS | {"young", "old", "little", "king", "queen", "prince", "princess"}
 # Words at the edge of an NER span that are no part of a name.
 EDGE_WORDS = frozenset(
     [
