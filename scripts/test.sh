@@ -18,4 +18,5 @@ if [ ${#PACKAGES[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
 fi
-.venv/bin/pytest -q
+# The slowest tests are listed so a run near the half-hour budget shows where the time goes.
+.venv/bin/pytest -q --durations=25

@@ -53,15 +53,41 @@ def test_a_scene_under_the_threshold_is_drafted_once_more_and_recorded(db_path):
     assert sorted(f["idx"] for f in flags) == [0, 1, 2, 3]
     assert all(f["redrafted"] and "lexical lift" in f["claim"] for f in flags)
     for idx in range(4):
-        versions = story.store.scene_versions(story.id, idx)
-        assert [v["version"] for v in versions] == [1, 2]
-        assert (
-            story.store.scene(story.id, idx)["version"] == 2 and not story.store.scene(story.id, idx)["stale"]
-        )
+        numbers = [v["version"] for v in story.store.scene_versions(story.id, idx)]
+        # The first take and its redraft; a third version when the redraft did worse (the first again).
+        assert numbers[:2] == [1, 2] and len(numbers) <= 3
+        current = story.store.scene(story.id, idx)
+        assert current["version"] == numbers[-1] and not current["stale"]
     notes = [
         json.loads(c["note"]) for c in story.store.calls(story.id) if c["note"] and "adherence" in c["note"]
     ]
     assert notes and {n["adherence"]["redraft_of"] for n in notes} == {1}
+
+
+def _lifts(monkeypatch, first: float, second: float) -> None:
+    """Each scene's first take measures `first`, every later take `second`."""
+    seen: set[int] = set()
+
+    def lift(mode, text, idx, goals):
+        value = second if idx in seen else first
+        seen.add(idx)
+        return value, "lexical"
+
+    monkeypatch.setattr("novelcraft.drafting.graph.scene_lift", lift)
+
+
+@pytest.mark.parametrize(("second", "kept"), [(0.2, 2), (-0.9, 1)])
+def test_the_redraft_replaces_the_missed_take_only_when_it_does_better(db_path, monkeypatch, second, kept):
+    _lifts(monkeypatch, -0.5, second)
+    story = _story(db_path, adherence="lexical", adherence_min_lift=-0.05)
+    for idx in range(4):
+        versions = {v["version"]: v for v in story.store.scene_versions(story.id, idx)}
+        current = story.store.scene(story.id, idx)
+        # A worse redraft leaves the first take as the scene, saved again as the newest version.
+        assert sorted(versions) == ([1, 2] if kept == 2 else [1, 2, 3])
+        assert current["text"] == versions[kept]["text"] and not current["stale"]
+        assert versions[1]["text"] != versions[2]["text"]
+    assert len([f for f in story.store.flags(story.id) if f["category"] == "goal"]) == 4
 
 
 def test_no_redraft_when_the_scene_keeps_to_its_goal_or_the_check_is_off(db_path, tmp_path):

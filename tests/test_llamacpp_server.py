@@ -108,8 +108,8 @@ def test_drafts_a_three_scene_novel_through_the_server(server, tmp_path):
     assert store.story(story_id)["world"].startswith("A small Hebridean island")
     calls = store.calls(story_id)
     templates = Counter(c["template"] for c in calls if c["outcome"] == "ok")
-    # Outline and summaries came back as schema-valid JSON through response_format.
-    assert templates["outline_acts.j2"] >= 1
+    # The plan's questions and the summaries came back as schema-valid JSON through response_format.
+    assert templates["plan_spine.j2"] + templates["plan_scene.j2"] >= 1
     # A summary is asked as a follow-up turn of its scene when that fits the window, else on its own.
     assert templates["summary.j2"] + templates["summary_followup.j2"] == 3
     assert all(c["backend"] == "openai" and c["model"] == ALIAS for c in calls)

@@ -19,6 +19,7 @@ from novelcraft.drafting.planning import (
     goal_refusal,
     hero_phrase,
     plan_structured,
+    plot_trait,
     premise_places,
     premise_things,
     title_refusal,
@@ -187,7 +188,10 @@ def test_premise_places_and_second_person_verbs():
         "her drowned father's lighthouse",
         "the rock",
     ]
-    assert premise_things(SEED)[:2] == ["the log book", "his hand"]
+    # "his hand" and "his death" lose their owner out of the premise's sentence: left out.
+    assert premise_things(SEED) == ["the log book", "the light", "the winter storms"]
+    only_owned = SEED.model_copy(update={"premise": "A keeper dreams of his death."})
+    assert premise_things(only_owned) == ["his death"]
     assert hero_phrase("you", "meets the event and loses a friend") == "you meet the event and lose a friend"
     assert hero_phrase("you", "is pushed into the conflict") == "you are pushed into the conflict"
     assert hero_phrase("Isla", "is pushed") == "Isla is pushed"
@@ -310,6 +314,27 @@ def test_a_fallback_goal_names_who_where_and_what_changes():
         goal.goal == "Isla Mackay meets the event that cannot be ignored, with Tobias Reid, at the mainland."
     )
     assert goal.change.startswith("Isla Mackay can no longer") and goal.beat == "Inciting incident"
+    carried = fallback_goal(plan[1][1], 0, "Isla Mackay", "Tobias Reid", "the rock", trait="hiding a debt")
+    assert carried.goal == (
+        "Isla Mackay meets the event that cannot be ignored, with Tobias Reid, hiding a debt, at the rock."
+    )
+
+
+@pytest.mark.parametrize(
+    ("description", "trait"),
+    [
+        ("the relief keeper, kind, hiding a debt to a smuggler", "hiding a debt to a smuggler"),
+        (
+            "Isla's aunt, who knows more about the drowning than she says",
+            "who knows more about the drowning than she says",
+        ),
+        ("a conductor who notices everything", "a conductor who notices everything"),
+        ("twenty-three, stubborn, grieving", ""),
+        ("", ""),
+    ],
+)
+def test_a_characters_plot_trait_is_the_part_of_the_description_that_carries_plot(description, trait):
+    assert plot_trait(description) == trait
 
 
 def test_an_authors_edit_makes_a_filled_slot_the_authors(tmp_path):

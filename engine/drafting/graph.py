@@ -190,6 +190,8 @@ class Drafter:
         # The scenes before this one do not change while it is redrafted: read them once.
         recent, book_paragraphs = self.recent_texts(idx), self.book_paragraphs(idx)
         note = None
+        # The take that missed its goal, with its lift: the redraft replaces it only if it does better.
+        missed: tuple[SceneDraft, str | None, float] | None = None
         while True:
             variant = max((v["version"] for v in self.store.scene_versions(self.story_id, idx)), default=0)
             request = SceneRequest(
@@ -206,16 +208,24 @@ class Drafter:
             )
             with call_note(note):
                 draft, adapter = self.draft_over_floor(request, decision)
-            miss = self.missed_goal(idx, draft.text)
-            if miss is not None:
+            measured = self.goal_lift(idx, draft.text)
+            if missed is None and measured is not None and self.missed_goal(idx, measured[0]):
                 # Drafted once more (with the next version's seeds); a kill before that redraft finds
                 # this take stale and drafts the scene again.
+                miss = goal_flag(measured[0], self.settings.adherence_min_lift, measured[1])
                 version = self.save_take(idx, draft, adapter, review=None, stale=True)
                 self.store.save_flags(self.story_id, idx, version, [miss], redrafted=True)
                 note = json.dumps(
                     {"adherence": {"redraft_of": version, "why": miss["claim"]}}, sort_keys=True
                 )
+                missed = (draft, adapter, measured[0])
                 continue
+            if missed is not None and measured is not None and measured[0] < missed[2]:
+                # The redraft keeps to its goal less than the take it replaces: it is kept as a version
+                # the author can pick, and the first take is saved again as the newest, the scene's.
+                self.save_take(idx, draft, adapter, review=None, stale=True)
+                draft, adapter = missed[0], missed[1]
+            missed = None
             review, flags = None, []
             if self.settings.continuity:
                 review = review_scene(
@@ -303,18 +313,17 @@ class Drafter:
             stale=stale,
         )
 
-    def missed_goal(self, idx: int, text: str) -> dict | None:
-        """The flag of a take that misses its goal (its lift under `adherence_min_lift`), or None: also
-        None once the scene was drafted again for its goal, so the redraft is bounded to one."""
-        if self.settings.adherence == "off" or any(
-            f["idx"] == idx and f["category"] == "goal" for f in self.store.flags(self.story_id)
-        ):
-            return None
+    def goal_lift(self, idx: int, text: str) -> tuple[float, str] | None:
+        """(lift, measure) of a take of scene idx over the book's goals, or None with the check off."""
         goals = [plan.goal.goal for plan in self.context.scenes]
-        measured = scene_lift(self.settings.adherence, text, idx, goals)
-        if measured is None or measured[0] >= self.settings.adherence_min_lift:
-            return None
-        return goal_flag(measured[0], self.settings.adherence_min_lift, measured[1])
+        return scene_lift(self.settings.adherence, text, idx, goals)
+
+    def missed_goal(self, idx: int, lift: float) -> bool:
+        """Whether a take with this lift is drafted again for its goal: under `adherence_min_lift`, and
+        the scene not drafted again for it before (the redraft is bounded to one)."""
+        return lift < self.settings.adherence_min_lift and not any(
+            f["idx"] == idx and f["category"] == "goal" for f in self.store.flags(self.story_id)
+        )
 
     def redrafts_in_a_row(self, idx: int) -> int:
         """How many of the scene's latest versions in a row were flagged and drafted again."""

@@ -416,7 +416,27 @@ def premise_things(seed: Seed) -> list[str]:
         if key.split()[-1] in STOPWORDS or any(key in normal(f) for f in found):
             continue
         found.append(phrase)
-    return found
+    # "his hand", "his death": out of the premise's sentence the owner is lost ("it turns on his
+    # death" of a scene about someone else); kept only when the premise has no other thing.
+    owned = [f for f in found if normal(f).split()[0] in {"his", "her", "their", "its"}]
+    return [f for f in found if f not in owned] or owned
+
+
+def plot_trait(description: str) -> str:
+    """The part of a character's description that carries plot, as a phrase that can follow the name:
+    "hiding a debt to a smuggler", "who knows more about the drowning than she says", "a conductor who
+    notices everything"; "" when the description is only adjectives ("twenty-three, stubborn")."""
+    parts = [" ".join(p.split()) for p in re.split(r"[,;]", description or "")]
+    plot = [
+        p
+        for p in parts
+        if len(p.split()) >= 3
+        and (
+            re.match(r"(?:who|whose|still|once)\b|\w+ing\b|\w+ed\b", p, re.I)
+            or re.search(r"\b(?:who|whose|with)\b", p, re.I)
+        )
+    ]
+    return max(plot, key=len) if plot else ""
 
 
 def _third_to_second(phrase: str) -> str:
@@ -453,10 +473,17 @@ _LAST_STEP = " for the last time in this part"
 
 
 def fallback_goal(
-    beat: Beat | None, step: int, focus: str, other: str, setting: str, thing: str = "", last: bool = False
+    beat: Beat | None,
+    step: int,
+    focus: str,
+    other: str,
+    setting: str,
+    thing: str = "",
+    last: bool = False,
+    trait: str = "",
 ) -> SceneGoal:
-    """A scene goal written from the seed: who, the beat's action, with whom, where, what it turns on,
-    and what changes."""
+    """A scene goal written from the seed: who, the beat's action, with whom (and what the seed says
+    they carry: `trait`), where, what it turns on, and what changes."""
     if beat:
         action, change = beat.action, beat.change
     else:
@@ -469,7 +496,7 @@ def fallback_goal(
         if step < len(_STEPS)
         else _STEPS[1 + step % (len(_STEPS) - 1)]
     )
-    with_other = f", with {other}," if other else ""
+    with_other = f", with {other}{f', {trait}' if trait else ''}," if other else ""
     turns_on = f"; it turns on {thing}" if thing else ""
     goal = f"{hero_phrase(_cap(focus), action)}{step_text}{with_other} at {setting}{turns_on}."
     return SceneGoal(
@@ -585,6 +612,7 @@ class Planner:
     def scenes(self, plan: list[tuple[int, Beat | None]], spine: list[SpineEntry]) -> list[SceneGoal]:
         places = premise_places(self.seed, self.world)
         things = premise_things(self.seed)
+        traits = {c.name: plot_trait(c.description) for c in self.seed.characters}
         hero = "you" if self.seed.pov == "second" else (self.cast[0] if self.cast else "the hero")
         others = self.cast[1:] if self.seed.pov != "second" else self.cast
         spine_lines = [
@@ -643,7 +671,7 @@ class Planner:
                 )
             )
             thing = things[idx % len(things)] if things else ""
-            floor = fallback_goal(beat, step, focus, other, setting, thing, last)
+            floor = fallback_goal(beat, step, focus, other, setting, thing, last, traits.get(other, ""))
             self.refused_in_a_row = self.refused_in_a_row + 1 if answer is None else 0
             if answer is None:
                 self.filled.append(f"scene {idx + 1} goal")
