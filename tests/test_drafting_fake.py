@@ -163,3 +163,8 @@ def test_epub_export_through_pandoc(db_path, tmp_path, runner):
     first_words = store.scenes(sid)[0]["text"].split()[:4]
     assert " ".join(first_words) in xhtml
     assert not list(tmp_path.glob("*.part*"))
+    # Without --format the file name says it, as `write --out` does: never Markdown in a .epub.
+    named = tmp_path / "named.epub"
+    result = runner.invoke(app, ["--db", str(db_path), "export", sid, "--out", str(named)])
+    assert result.exit_code == 0, result.output
+    assert zipfile.is_zipfile(named)

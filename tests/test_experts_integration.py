@@ -3,7 +3,7 @@
 3-scene story with `style: auto` drafts its continuation-mode scenes through /v1/completions.
 
 The experts here are random LoRAs on the default model's architecture (seconds to build); the trained
-example experts are checked by bench/expert_voice.py (see README: Style experts).
+example experts are checked by bench/expert_voice.py (see docs/experts.md).
 """
 
 from __future__ import annotations

@@ -388,13 +388,13 @@ def export(
     ctx: typer.Context,
     story_id: StoryId,
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the manuscript.")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="Manuscript format.")] = ExportFormat.md,
+    fmt: FormatOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the manuscript with chapter headings, and its resolved config beside it."""
     story, _ = open_story(ctx, story_id)
     with story:
-        result = story.export(out_file, fmt)
+        result = story.export(out_file, fmt or _format_for(out_file))
         stats = story.stats()
     if as_json:
         print_json({**result, **stats})

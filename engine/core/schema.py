@@ -24,7 +24,9 @@ class Strict(BaseModel):
 
 
 class Character(Strict):
+    # As the prose should call them; the outline, the bible and the checks match scenes on it.
     name: str = Field(min_length=1)
+    # Who they are in a line: role, age, temperament, what they hide.
     description: str = ""
 
 
@@ -32,15 +34,24 @@ class Seed(Strict):
     """What an author writes. Unknown keys are errors so a typo never passes silently."""
 
     title: str = Field(default="Untitled", min_length=1)
+    # The story in a sentence or a paragraph; in a Markdown seed file, the body below the front matter.
     premise: str = Field(min_length=1)
     genre: str = "literary fiction"
+    # The setting, its rules and history (at most 400 tokens); left out, the model writes it first.
     world: str | None = None
+    # The main cast, each a name and a description.
     characters: list[Character] = Field(default_factory=list)
+    # Voice notes for every scene; or, with style experts configured, `auto` (the router picks an expert
+    # per scene) or one expert's name.
     style: str = "Clear, vivid prose; concrete detail; dialogue that reveals character."
     pov: Literal["first", "second", "third"] = "third"
+    # The book's length in words.
     target_words: int = Field(default=DEFAULT_TARGET_WORDS, ge=300, le=500_000)
+    # Words a scene aims at; without `scenes`, target_words / scene_words scenes, kept within 20-50.
     scene_words: int = Field(default=DEFAULT_SCENE_WORDS, ge=50, le=5_000)
+    # An exact scene count; each scene is then raised to at least target_words / scenes words.
     scenes: int | None = Field(default=None, ge=1, le=500)
+    # Every call's sampling seed is derived from it, the same across runs and resumes.
     seed: int = 0
     # How the plan is shaped: the beats a structure maps onto the scene count (engine/drafting/structures.py).
     structure: Literal["three-act", "seven-point", "save-the-cat", "kishotenketsu", "none"] = "three-act"

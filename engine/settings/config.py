@@ -45,12 +45,15 @@ class ConfigError(InputError):
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # The SQLite file that holds every story: its seed, outline, scenes, summaries and calls.
     db: Path = DEFAULT_DB
+    # Which registered backend answers the model calls (engine/backends/registry.py).
     backend: str = "llamacpp"
     # Backend-specific: a GGUF path (llamacpp), a served model name (openai), an HF id or dir.
     model: str | None = None
     # Style adapters: name -> path (local backends) or the served LoRA name (openai/vLLM).
     adapters: dict[str, str] = Field(default_factory=dict)
+    # The adapter (a name in `adapters`) every scene is drafted with; None: the base model.
     adapter: str | None = None
     # Style experts: a registry file (YAML/TOML) or the same mapping inline ([novelcraft.experts]);
     # see engine/settings/experts.py. Their adapters join `adapters` under the experts' names.
@@ -60,15 +63,20 @@ class Settings(BaseModel):
     expert: str | None = None
     # The window a model loaded in process gets; a server's own window, when it reports one, wins.
     n_ctx: int = Field(default=4096, ge=512)
+    # Sampling of the prose calls; the outline's and summaries' JSON calls take json_temperature instead.
     temperature: float = Field(default=0.8, ge=0)
     # Outline and summary calls extract facts into a schema: low temperature keeps them on task.
     json_temperature: float = Field(default=0.3, ge=0)
     top_p: float = Field(default=0.95, gt=0, le=1)
+    # min_p and repeat_penalty reach every backend but a hosted API, whose requests have no such keys.
     min_p: float = Field(default=0.05, ge=0, le=1)
     repeat_penalty: float = Field(default=1.1, gt=0)
     frequency_penalty: float = 0.0
+    # Attempts per model call: a transient error is retried after backoff_s, doubled each time (with
+    # jitter), and an answer that is not the JSON asked for is asked again.
     max_attempts: int = Field(default=4, ge=1, le=20)
     backoff_s: float = Field(default=0.5, ge=0)
+    # A budget of model calls for the run; once spent the run stops, resumable. None: no budget.
     max_calls: int | None = Field(default=None, ge=1)
     # A scene asks for more until it reaches its target or this many continuations were made.
     max_continuations: int = Field(default=5, ge=0, le=20)
