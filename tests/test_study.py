@@ -194,6 +194,14 @@ def test_mean_and_confidence_interval():
     assert json.dumps(mean_ci([]))  # nan, never an exception
 
 
+def test_a_study_naming_a_missing_book_is_refused_when_it_loads(tmp_path):
+    path = tmp_path / "study.yaml"
+    seed = REPO / "stories" / "short.yaml"
+    path.write_text(f"name: s\nseeds: [{seed}]\nbaseline: [nowhere.txt]\nvariants: [{{name: a}}]\n")
+    with pytest.raises(InputError, match=r"baseline: no file .*nowhere\.txt"):
+        load_study(path)
+
+
 def test_every_example_study_loads_and_checks():
     examples = sorted((REPO / "stories" / "studies").glob("*.yaml"))
     assert examples

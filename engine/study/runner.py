@@ -117,6 +117,15 @@ def load_study(path: Path) -> StudySpec:
     spec.seeds = [p if p.is_absolute() else base / p for p in spec.seeds]
     spec.reference = [p if p.is_absolute() else base / p for p in spec.reference]
     spec.baseline = [p if p.is_absolute() else base / p for p in spec.baseline]
+    # A missing book is found now, not at report time after hours of drafting.
+    missing = [
+        f"{path}: {field}: no file {p}"
+        for field in ("seeds", "reference", "baseline")
+        for p in getattr(spec, field)
+        if not p.is_file()
+    ]
+    if missing:
+        raise InputError(*missing)
     return spec
 
 
