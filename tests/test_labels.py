@@ -152,3 +152,27 @@ def test_talk_to_the_writer_and_a_line_of_capitals_are_leaks():
     hits = find_leaks(text)
     assert [h.rule for h in hits][:2] == ["upper_label_line", "meta_narration"]
     assert all("silent" not in h.text for h in hits)
+
+
+def test_a_note_on_how_the_scene_was_written_is_a_leak():
+    from novelcraft.core.leaks import find_leaks, strip_leaks
+
+    note = (
+        "The scene has been written as a continuation of the narrative in a style reminiscent of the"
+        " original, with the same characters."
+    )
+    prose = "The lamp was lit by nine. She wrote the hour in the log book, in her father's hand."
+    text = f"{note}\n\n{prose}"
+    hits = find_leaks(text)
+    assert hits and {h.line for h in hits} == {1}
+    assert {h.category for h in hits} == {"meta"}
+    assert strip_leaks(text)[0].strip() == prose
+
+
+@pytest.mark.skipif(not GUTENBERG.is_dir(), reason="no Gutenberg corpus here")
+@pytest.mark.parametrize("name", NOVELS)
+def test_whole_novels_have_no_notes_on_their_writing(name: str) -> None:
+    from novelcraft.core.leaks import find_leaks
+
+    text = strip_gutenberg((GUTENBERG / name).read_text(encoding="utf-8"))
+    assert [h.text for h in find_leaks(text) if h.rule == "meta_narration"] == []

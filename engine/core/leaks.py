@@ -444,6 +444,11 @@ LEAK_PATTERNS: tuple[LeakPattern, ...] = (
             r"|\bThis (?:scene|chapter) (?:is (?:a|an|the|about|where|when)|will|should|could|can|serves|shows|sets up)\b"
             r"|\b(?:develop|introduce) your (?:characters?|setting|story|plot)\b"
             r"|\bThe story (?:begins|opens|starts) (?:with|in|where|when|on)\b"
+            # A note on how the text was made: "The scene has been written as a continuation of the
+            # narrative in a style reminiscent of the original".
+            r"|\b(?:This|The) (?:scene|chapter|story|passage|continuation|text) (?:has been|was|is) (?:written|continued|rewritten|composed|crafted)\b"
+            r"|\bas a continuation of the (?:narrative|story|scene|original)\b"
+            r"|\bin a style reminiscent of the original\b"
         ),
         "line",
         True,

@@ -100,9 +100,10 @@ class Settings(BaseModel):
     # After each scene, how far it keeps to its goal (engine/drafting/adherence_check.py): its similarity
     # to its own goal minus its mean similarity to the other goals, with MiniLM embeddings ("embedding",
     # word overlap when MiniLM is not installed), with word overlap ("lexical"), or not at all ("off").
-    # A scene under `adherence_min_lift` is drafted again once; the redraft is recorded as a flag.
+    # A scene under `adherence_min_lift` is drafted again once; the redraft is recorded as a flag. At 0, a
+    # scene that reads no more like its own goal than like the others (the metric's off-goal line).
     adherence: Literal["embedding", "lexical", "off"] = "embedding"
-    adherence_min_lift: float = Field(default=-0.05, ge=-1, le=1)
+    adherence_min_lift: float = Field(default=0.0, ge=-1, le=1)
     # Each backend's own options, by backend name; validated by that backend's options model.
     backend_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
