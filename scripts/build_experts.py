@@ -1,7 +1,11 @@
 """Rebuild the two example style experts of stories/experts/registry.yaml: LoRA adapters on the default model
 (SmolLM2-135M-Instruct), trained on CPU in continuation mode with `novelcraft train`.
 
-    .venv/bin/python scripts/build_experts.py [--steps 70] [--threads 2] [--only holmes] [--dry-run]
+    .venv/bin/python scripts/build_experts.py [--corpus DIR] [--steps 70] [--threads 2] [--only holmes] [--dry-run]
+
+The books are Project Gutenberg's plain-text files, named as below, in --corpus DIR (default: the project's
+full corpus beside the clone, ../shared/corpus/gutenberg; the sample corpus in stories/corpus does not hold
+them).
 
 For each expert: the author's book -> runs/experts/data/NAME.jsonl ({"text": passage}, the book's last 10%
 held out in NAME.held-out.jsonl) -> a training config runs/experts/NAME.yaml -> `novelcraft train run`
@@ -23,7 +27,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus" / "gutenberg"
+FULL_CORPUS = REPO.parent / "shared" / "corpus" / "gutenberg"
 OUT = REPO / "runs" / "experts"
 REGISTRY = REPO / "stories" / "experts" / "registry.yaml"
 
@@ -88,9 +92,15 @@ def main() -> int:
     parser.add_argument("--only", choices=sorted(EXPERTS), action="append", help="build only these")
     parser.add_argument("--force", action="store_true", help="train again even if the adapter exists")
     parser.add_argument("--dry-run", action="store_true", help="write data and configs, train nothing")
+    parser.add_argument("--corpus", type=Path, default=FULL_CORPUS, help="folder holding the books")
     args = parser.parse_args()
-    for name in args.only or list(EXPERTS):
-        book = CORPUS / EXPERTS[name]
+    names = args.only or list(EXPERTS)
+    missing = [EXPERTS[name] for name in names if not (args.corpus / EXPERTS[name]).is_file()]
+    if missing:
+        print(f"error: --corpus {args.corpus}: no {', '.join(missing)} there", file=sys.stderr)
+        return 2
+    for name in names:
+        book = args.corpus / EXPERTS[name]
         data, n_words = write_data(name, book)
         config = OUT / f"{name}.yaml"
         config.write_text(

@@ -280,6 +280,10 @@ def test_a_model_that_only_answers_junk_gets_the_seed_floor_recorded_slot_by_slo
     titles = [c.title for c in outline.chapters()]
     assert titles[0] == "Opening" and len(set(titles)) == len(titles)
     assert all(g.beat for g in goals) and goals[0].goal.startswith("Isla Mackay goes about an ordinary day")
+    # The hero leads every scene (the book stays on her), and the rest of the cast take turns with her.
+    assert all(g.goal.startswith("Isla Mackay ") for g in goals)
+    others = {c.name for c in SEED.characters[1:]}
+    assert {name for g in goals for name in others if f"with {name}" in g.goal} == others
 
 
 def test_a_second_person_seed_plans_for_you_with_the_cast_named():

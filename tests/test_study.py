@@ -209,3 +209,44 @@ def test_every_example_study_loads_and_checks():
         spec = load_study(path)
         assert all(p.exists() for p in [*spec.seeds, *spec.baseline, *spec.reference]), path
         Study(spec, Path("/nonexistent/out"), source=path).check()
+
+
+def test_root_flags_outrank_the_study_file(tmp_path):
+    path = study_file(tmp_path, extra="judge:\n  settings: {backend: llamacpp}\n  rubric: true\n")
+    study = Study(
+        load_study(path),
+        tmp_path / "out",
+        source=path,
+        command_line={"backend": "fake", "db": None},
+        backend_flags={"latency_ms": "5"},
+    )
+    cell = study.cells()[0]
+    settings = study.settings_for(cell)
+    assert settings.backend == "fake" and settings.backend_options["fake"]["latency_ms"] == 5
+    assert settings.db == tmp_path / "out" / "stories.db"
+    assert study.resolve([("judge settings", study.spec.judge.settings)]).backend == "fake"
+    # Without flags the study file decides, the judge's own section included.
+    plain = Study(load_study(path), tmp_path / "plain", source=path)
+    assert plain.resolve([("judge settings", plain.spec.judge.settings)]).backend == "llamacpp"
+
+
+def test_the_shipped_study_runs_on_the_fake_backend_from_the_repository(tmp_path):
+    study = REPO / "stories" / "studies" / "temperature.yaml"
+    out = tmp_path / "study-out"
+    cmd = [sys.executable, "-m", "novelcraft", "--backend", "fake", "study", str(study), "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    con = sqlite3.connect(out / "stories.db")
+    try:
+        backends = {b for (b,) in con.execute("select distinct backend from calls")}
+        judged = con.execute("select count(*) from calls where template like 'judge%'").fetchone()[0]
+    finally:
+        con.close()
+    assert backends == {"fake"} and judged > 0
+    report = (out / "report.md").read_text()
+    # Both baseline books were found in the repository's sample corpus and read.
+    assert "human excerpts (n=2)" in report
+    refused = subprocess.run(
+        [*cmd[:3], "--db", str(tmp_path / "x.db"), *cmd[3:]], capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "--db" in refused.stderr and not (tmp_path / "x.db").exists()

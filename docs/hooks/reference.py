@@ -131,11 +131,13 @@ def constraint_label(field: FieldInfo) -> str:
 
 
 def model_rows(model: type[BaseModel], extra: Callable[[str], list[str]] | None = None) -> list[list[str]]:
-    """One row per field: name, type, default, constraints, [extra columns,] description."""
+    """One row per field: name (as a file writes it: the alias where there is one), type, default,
+    constraints, [extra columns,] description."""
     comments = field_comments(model)
     rows = []
     for name, field in model.model_fields.items():
-        row = [code(name), code(type_label(field.annotation)), default_label(field), constraint_label(field)]
+        key = field.alias or name
+        row = [code(key), code(type_label(field.annotation)), default_label(field), constraint_label(field)]
         row += extra(name) if extra else []
         rows.append(row + [escape(field.description or comments.get(name, ""))])
     return rows

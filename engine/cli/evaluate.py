@@ -10,9 +10,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from novelcraft.cli.shell import (
+    EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
     JsonOpt,
     fail,
+    invocation_layers,
     note,
     out,
     print_json,
@@ -166,6 +168,7 @@ def judge_command(
 
 
 def study_command(
+    ctx: typer.Context,
     study_file: Annotated[Path, typer.Argument(help="Study file (YAML): seeds, variants, repeats, judge.")],
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Report directory (default: beside the study file).")
@@ -174,12 +177,23 @@ def study_command(
     report: Annotated[bool, typer.Option(help="Evaluate and write the report after drafting.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Draft seeds x variants x repeats (resumable), evaluate every story, write the report."""
+    """Draft seeds x variants x repeats (resumable), evaluate every story, write the report.
+
+    The study file is the study's whole config (a config file and the environment do not reach it), but
+    the root flags given (--backend, --model, --adapter, --expert, -o) outrank it, for every story and
+    the judge: `novelcraft --backend fake study FILE` tries a study out without a model."""
     from novelcraft.study.runner import Study, evaluate_study, load_study
 
     spec = load_study(study_file)
     out_dir = out_dir or study_file.with_name(study_file.stem + "-study")
-    study = Study(spec, out_dir, source=study_file)
+    layers = invocation_layers(ctx)
+    flags = dict(layers["flags"])
+    if flags.pop("db", None) is not None:
+        raise fail(
+            f"--db: a study keeps its stories in {out_dir / 'stories.db'}; choose it with --out",
+            EXIT_BAD_INPUT,
+        )
+    study = Study(spec, out_dir, source=study_file, command_line=flags, backend_flags=layers["backend_flags"])
     total = len(study.cells())
     done = [0]
 

@@ -33,6 +33,8 @@ class Character(Strict):
 class Seed(Strict):
     """What an author writes. Unknown keys are errors so a typo never passes silently."""
 
+    model_config = ConfigDict(**Strict.model_config, populate_by_name=True, serialize_by_alias=True)
+
     title: str = Field(default="Untitled", min_length=1)
     # The story in a sentence or a paragraph; in a Markdown seed file, the body below the front matter.
     premise: str = Field(min_length=1)
@@ -51,8 +53,9 @@ class Seed(Strict):
     scene_words: int = Field(default=DEFAULT_SCENE_WORDS, ge=50, le=5_000)
     # An exact scene count; each scene is then raised to at least target_words / scenes words.
     scenes: int | None = Field(default=None, ge=1, le=500)
-    # Every call's sampling seed is derived from it, the same across runs and resumes.
-    seed: int = 0
+    # Every call's sampling seed is derived from it, the same across runs and resumes. Written `seed` in a
+    # seed file and in what the store keeps; `sampling_seed` in code, where `seed` names the whole file.
+    sampling_seed: int = Field(default=0, alias="seed")
     # How the plan is shaped: the beats a structure maps onto the scene count (engine/drafting/structures.py).
     structure: Literal["three-act", "seven-point", "save-the-cat", "kishotenketsu", "none"] = "three-act"
     language: str = Field(

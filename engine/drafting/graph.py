@@ -56,6 +56,11 @@ NODES = ("world", "outline", "draft", "summarize", "finish")
 
 
 class DraftState(TypedDict, total=False):
+    """Where the graph stands, and nothing of what it wrote: scenes, summaries and the bible are the
+    store's, so the checkpoint and the store never hold two versions of one thing (a resume reads the
+    running summary from the store, as a redraft does). `summary` is only read from checkpoints taken
+    before that, and never written."""
+
     story_id: str
     next_scene: int
     total: int
@@ -116,7 +121,7 @@ class Drafter:
                 outline = plan_structured(self.client, system, seed, self.structured_sampling_for, world)
             self.store.save_outline(self.story_id, outline)
         self._context = BookContext.build(self.story_id, seed, world, outline)
-        return {"total": self._context.total, "next_scene": 0, "summary": RunningSummary().model_dump()}
+        return {"total": self._context.total, "next_scene": 0}
 
     def draft(self, state: DraftState) -> DraftState:
         idx = state["next_scene"]
@@ -124,15 +129,26 @@ class Drafter:
         # A stale scene (after an earlier scene changed, with --cascade, or an edited goal) is drafted
         # again unless the author locked it.
         if row is None or (row["stale"] and not row["locked"]):
-            self.write_scene(idx, RunningSummary(**state["summary"]))
+            self.write_scene(idx, self.summary_before(idx))
         return {}
 
     def summarize(self, state: DraftState) -> DraftState:
         idx = state["next_scene"]
-        summary = self.store.summary_after(self.story_id, idx)
+        if self.store.summary_after(self.story_id, idx) is None:
+            self.write_summary(idx, self.summary_before(idx))
+        return {"next_scene": idx + 1}
+
+    def summary_before(self, idx: int) -> RunningSummary:
+        """The running summary scene idx is drafted with: the store's after the scene before (the graph
+        summarises every scene before it drafts the next one)."""
+        if idx == 0:
+            return RunningSummary()
+        summary = self.store.summary_after(self.story_id, idx - 1)
         if summary is None:
-            summary = self.write_summary(idx, RunningSummary(**state["summary"]))
-        return {"summary": summary.model_dump(), "next_scene": idx + 1}
+            raise RuntimeError(
+                f"story {self.story_id}: scene {idx} reached before the summary of scene {idx - 1}"
+            )
+        return summary
 
     def finish(self, state: DraftState) -> DraftState:
         self.store.update_story(self.story_id, status="done")
@@ -198,7 +214,7 @@ class Drafter:
                 prompt=prompt,
                 scene_index=idx,
                 sampling_for=self.sampling_for,
-                base_seed=ctx.seed.seed,
+                base_seed=ctx.seed.sampling_seed,
                 max_continuations=self.settings.max_continuations,
                 min_fraction=self.settings.min_scene_fraction,
                 variant=variant,
@@ -234,7 +250,7 @@ class Drafter:
                     scene_text=draft.text,
                     bible_lines=prompt.bible,
                     sampling=self.structured_sampling_for(
-                        REVIEW_MAX_TOKENS, call_seed(ctx.seed.seed, "review", idx, variant)
+                        REVIEW_MAX_TOKENS, call_seed(ctx.seed.sampling_seed, "review", idx, variant)
                     ),
                     scene_index=idx,
                     count_tokens=self.client.count_tokens,
@@ -275,7 +291,7 @@ class Drafter:
                 note = json.dumps({"retry": retry}, sort_keys=True)
             # Attempt 0 keeps the scene's own seeds (a story drafts as it did before the floor existed).
             take = (
-                replace(request, base_seed=call_seed(ctx.seed.seed, "floor retry", idx, attempt))
+                replace(request, base_seed=call_seed(ctx.seed.sampling_seed, "floor retry", idx, attempt))
                 if attempt
                 else request
             )
@@ -351,7 +367,9 @@ class Drafter:
             previous,
             self.scene_for_summary(ctx.system, previous, row["text"]),
             self.client.count_tokens,
-            self.structured_sampling_for(SUMMARY_MAX_NEW_TOKENS, call_seed(ctx.seed.seed, "summary", idx)),
+            self.structured_sampling_for(
+                SUMMARY_MAX_NEW_TOKENS, call_seed(ctx.seed.sampling_seed, "summary", idx)
+            ),
             scene_index=idx,
             conversation=conversation,
         )

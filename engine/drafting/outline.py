@@ -146,7 +146,7 @@ def plan_outline(
         PLAN_ITEM,
         _Plan,
         len(layout),
-        sampling_for(200 * len(layout), call_seed(seed.seed, "acts")),
+        sampling_for(200 * len(layout), call_seed(seed.sampling_seed, "acts")),
         "acts",
         lambda item, got: plan_problem(
             item.title, item.summary, book_title=seed.title, premise=seed.premise, used=[p.title for p in got]
@@ -174,7 +174,7 @@ def plan_outline(
             PLAN_ITEM,
             _Plan,
             len(chapter_sizes),
-            sampling_for(120 * len(chapter_sizes) + 50, call_seed(seed.seed, "chapters", a)),
+            sampling_for(120 * len(chapter_sizes) + 50, call_seed(seed.sampling_seed, "chapters", a)),
             f"act {a + 1} chapters",
             lambda item, got: plan_problem(
                 item.title,
@@ -204,7 +204,7 @@ def plan_outline(
                 SCENE_ITEM,
                 SceneGoal,
                 size,
-                sampling_for(160 * size + 50, call_seed(seed.seed, "scenes", a, c)),
+                sampling_for(160 * size + 50, call_seed(seed.sampling_seed, "scenes", a, c)),
                 f"act {a + 1} chapter {c + 1} scenes",
                 lambda item, got, cplan=cplan: goal_problem(
                     item.goal,

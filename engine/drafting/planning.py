@@ -598,7 +598,7 @@ class Planner:
                 _SpineAnswer,
                 SPINE_SCHEMA,
                 SPINE_TOKENS,
-                call_seed(self.seed.seed, "spine", k),
+                call_seed(self.seed.sampling_seed, "spine", k),
                 check,
             )
             if answer is None:
@@ -622,9 +622,11 @@ class Planner:
         for idx, (_, beat) in enumerate(plan):
             step = sum(1 for _, b in plan[:idx] if b is beat)
             last = idx + 1 == len(plan) or plan[idx + 1][1] is not beat
-            # The hero carries most scenes; every third scene belongs to another of the cast, so the
-            # subplots have scenes of their own.
-            focus = others[(idx // 3) % len(others)] if others and idx % 3 == 2 and hero != "you" else hero
+            # The hero carries every scene and the rest of the cast take turns beside them. A scene led
+            # by someone else fights the book's point of view (a close third person or a "you" stays on
+            # the hero): on the default model such scenes read like the hero's other goals, never their
+            # own (embedding lift -0.04 to -0.11 on all six of the lighthouse book's, positive elsewhere).
+            focus = hero
             pool = [c for c in (others or self.cast) if c != focus]
             other = pool[idx % len(pool)] if pool else ""
             setting = places[idx % len(places)]
@@ -666,7 +668,7 @@ class Planner:
                     _SceneAnswer,
                     SCENE_SCHEMA,
                     GOAL_TOKENS,
-                    call_seed(self.seed.seed, "plan scene", idx),
+                    call_seed(self.seed.sampling_seed, "plan scene", idx),
                     check,
                 )
             )
@@ -721,7 +723,7 @@ class Planner:
             _TitlesAnswer,
             _titles_schema(len(chapters)),
             TITLE_TOKENS * (len(chapters) + 1),
-            call_seed(self.seed.seed, "plan titles", act),
+            call_seed(self.seed.sampling_seed, "plan titles", act),
             check,
         )
         if answer is None:

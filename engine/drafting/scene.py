@@ -54,7 +54,7 @@ def generate_world(
     answer = client.text(
         "world.j2",
         [bare_system, Message(role="user", content=prompt.render())],
-        sampling_for(WORLD_MAX_TOKENS + 100, call_seed(seed.seed, "world")),
+        sampling_for(WORLD_MAX_TOKENS + 100, call_seed(seed.sampling_seed, "world")),
     )
     # A model that answers nothing still leaves the book a world: the seed's own words. An empty world
     # would read as "not made yet" and stop every later scene from finding its context.

@@ -194,7 +194,7 @@ def check_fits_window(seed: Seed, client: ModelClient, settings: Settings, sourc
         ),
         scene_index=1,
         sampling_for=settings.sampling,
-        base_seed=seed.seed,
+        base_seed=seed.sampling_seed,
         max_continuations=0,
         min_fraction=1.0,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,7 +26,7 @@ from novelcraft.core.seedfile import load_seed
 from novelcraft.evaluation.stories import evaluate, evaluate_chunks
 from novelcraft.runtime.calls import CallGate
 from novelcraft.settings.backend import open_backend
-from novelcraft.settings.config import ConfigError, Settings, settings_from_layers
+from novelcraft.settings.config import ConfigError, Settings, settings_from_layers, with_backend_flags
 from novelcraft.story.novel import DraftFailed, Story, create_database, stories_in, study_cells
 
 
@@ -132,11 +132,22 @@ def load_study(path: Path) -> StudySpec:
 class Study:
     """A study's output directory: `stories.db` holds every story and the cell each one drafts."""
 
-    def __init__(self, spec: StudySpec, out: Path, source: Path | str = "study") -> None:
+    def __init__(
+        self,
+        spec: StudySpec,
+        out: Path,
+        source: Path | str = "study",
+        command_line: Mapping[str, Any] | None = None,
+        backend_flags: Mapping[str, str] | None = None,
+    ) -> None:
+        """`command_line`: settings given as flags (`--backend fake`), and `backend_flags` (`-o k=v`) for
+        the backend chosen: they outrank the study file and its variants, for every story and the judge."""
         self.spec = spec
         self.out = Path(out)
         self.db = self.out / "stories.db"
         self.source = source
+        self.command_line = {k: v for k, v in (command_line or {}).items() if v is not None}
+        self.backend_flags = dict(backend_flags or {})
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
         # One per story drafting now (each with its story's call budget): stopped all at once on Ctrl-C.
@@ -167,14 +178,21 @@ class Study:
         """The study's settings, the variant's on top: the study file is the whole config of a study,
         so a rerun on another machine or shell drafts the same stories."""
         variant = next(v for v in self.spec.variants if v.name == cell.variant)
+        return self.resolve([(f"variant {variant.name}", variant.settings)])
+
+    def resolve(self, layers: list[tuple[str, Mapping[str, Any]]]) -> Settings:
+        """The study's settings with `layers` on top, then the command line's; the story database is
+        always the study's own."""
         try:
-            return settings_from_layers(
+            settings = settings_from_layers(
                 [
                     ("study settings", self.spec.settings),
-                    (f"variant {variant.name}", variant.settings),
+                    *layers,
+                    ("command line", self.command_line),
                     ("study", {"db": self.db}),
                 ]
             )
+            return with_backend_flags(settings, self.backend_flags)
         except ConfigError as exc:
             raise InputError(*prefixed(str(self.source), exc.lines)) from None
 
@@ -284,13 +302,7 @@ def evaluate_study(study: Study, *, log: Callable[[str], None] = lambda line: No
     judge_backend = judge_settings = None
     try:
         if spec.judge:
-            judge_settings = settings_from_layers(
-                [
-                    ("study settings", spec.settings),
-                    ("judge settings", spec.judge.settings),
-                    ("study", {"db": study.db}),
-                ]
-            )
+            judge_settings = study.resolve([("judge settings", spec.judge.settings)])
             judge_backend = open_backend(judge_settings)
         rows: list[StoryRow] = []
         for cell in study.cells():
