@@ -21,14 +21,17 @@ plan goal written before the scene.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
-from novelcraft.dataprep.models import Book
-from novelcraft.evaluation.cohesion import embedding_similarity
-from novelcraft.metrics.adherence import adherence_metrics
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baselines import merge_into, ranges  # noqa: E402  (the bench folder is not a package)
+
+from novelcraft.dataprep.models import Book  # noqa: E402
+from novelcraft.evaluation.cohesion import embedding_similarity  # noqa: E402
+from novelcraft.metrics.adherence import adherence_metrics  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "engine" / "metrics" / "data" / "baselines.json"
 KEYS = ("adherence.embedding_lift", "adherence.lexical_lift", "adherence.on_goal_share")
@@ -87,29 +90,14 @@ def main() -> None:
         )
     if not rows:
         raise SystemExit("no book with two or more instructed scenes")
-    found = {}
-    for key in KEYS:
-        values = [r[key] for r in rows if r[key] is not None]
-        if values:
-            found[key] = {
-                "min": round(min(values), 5),
-                "median": round(statistics.median(values), 5),
-                "max": round(max(values), 5),
-                "n": len(values),
-            }
+    found = ranges(rows, list(KEYS))
     print(
         f"\nover {len(rows)} book(s): "
         + "; ".join(f"{k} {spread([v['min'], v['median'], v['max']])}" for k, v in found.items())
     )
     if args.write:
-        baselines = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
-        baselines.setdefault("book", {}).update(found)
-        baselines.setdefault("meta", {})["adherence"] = {
-            "source": str(args.out_dir),
-            "books": len(rows),
-            "made_by": "bench/adherence_baseline.py",
-        }
-        args.out.write_text(json.dumps(baselines, indent=1) + "\n", encoding="utf-8")
+        meta = {"source": str(args.out_dir), "books": len(rows), "made_by": "bench/adherence_baseline.py"}
+        merge_into(args.out, found, "adherence", meta)
         print(f"merged into {args.out}")
 
 

@@ -132,6 +132,15 @@ def ranges(rows: list[dict], keys: list[str]) -> dict[str, dict[str, float]]:
     return out
 
 
+def merge_into(path: Path, found: dict[str, dict[str, float]], meta_key: str, meta: dict) -> None:
+    """Another bench's book-level ranges merged into baselines.json, with its meta under `meta_key`
+    (this script keeps both when it writes the file again)."""
+    baselines = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    baselines.setdefault("book", {}).update(found)
+    baselines.setdefault("meta", {})[meta_key] = meta
+    path.write_text(json.dumps(baselines, indent=1) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)

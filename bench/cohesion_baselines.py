@@ -16,8 +16,6 @@ METRICS rows show a human range. --limit N reads the first N books only; --dry-r
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attribution import DEFAULT_CORPUS  # noqa: E402  (the bench folder is not a package)
+from baselines import merge_into, ranges  # noqa: E402
 
 from novelcraft.dataprep.gutenberg import to_markdown  # noqa: E402
 from novelcraft.evaluation.cohesion import file_cohesion  # noqa: E402
@@ -69,26 +68,6 @@ def book_row(path: Path, words: int, scene_words: int) -> dict:
     }
 
 
-def ranges(rows: list[dict]) -> dict[str, dict[str, float]]:
-    out = {}
-    for key in KEYS:
-        values = [row[key] for row in rows]
-        out[key] = {
-            "min": round(min(values), 5),
-            "median": round(statistics.median(values), 5),
-            "max": round(max(values), 5),
-            "n": len(values),
-        }
-    return out
-
-
-def merge(path: Path, found: dict[str, dict[str, float]], meta: dict) -> None:
-    baselines = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    baselines.setdefault("book", {}).update(found)
-    baselines.setdefault("meta", {})["cohesion"] = meta
-    path.write_text(json.dumps(baselines, indent=1) + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
@@ -115,7 +94,7 @@ def main() -> None:
             f"{', '.join(row['stray_examples'])} |",
             flush=True,
         )
-    found = ranges(rows)
+    found = ranges(rows, list(KEYS))
     print(f"\n{len(rows)} books\n\n| metric | min | median | max | n |\n|---|---:|---:|---:|---:|")
     for key, r in found.items():
         print(f"| {key} | {r['min']:.4g} | {r['median']:.4g} | {r['max']:.4g} | {r['n']} |")
@@ -129,7 +108,7 @@ def main() -> None:
     if args.dry_run:
         print(f"\n--dry-run: {args.out} left as it was ({time.perf_counter() - started:.1f}s)")
         return
-    merge(args.out, found, meta)
+    merge_into(args.out, found, "cohesion", meta)
     print(f"\nmerged into {args.out} in {time.perf_counter() - started:.1f}s")
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from fake_stories import drafted
 
-from novelcraft.backends.fake import FakeBackend
 from novelcraft.core.schema import Seed
 from novelcraft.drafting.adherence_check import scene_lift
-from novelcraft.settings.config import resolve_settings
 from novelcraft.story.novel import Story
 
 SEED = Seed(
@@ -29,11 +28,7 @@ def _check_as_flagged(monkeypatch):
 
 
 def _story(db_path, **flags) -> Story:
-    settings = resolve_settings(flags={"db": db_path, "backend": "fake", **flags}, env={})
-    backend = FakeBackend()
-    story = Story.start(SEED, settings, backend=backend)
-    story.draft(backend=backend)
-    return story
+    return drafted(db_path, SEED, **flags)
 
 
 def test_lexical_lift_prefers_the_scene_own_goal():

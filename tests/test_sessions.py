@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fake_stories import drafted as drafted_story
+from fake_stories import fake_settings
 
 from novelcraft.backends.fake import FakeBackend
 from novelcraft.cli.main import app
@@ -18,7 +20,6 @@ from novelcraft.core.errors import InputError
 from novelcraft.core.schema import Seed
 from novelcraft.drafting.outline_edit import outline_yaml
 from novelcraft.runtime.store import Store
-from novelcraft.settings.config import resolve_settings
 from novelcraft.story.export import manuscript
 from novelcraft.story.novel import Story
 
@@ -32,14 +33,8 @@ SEED = Seed(
 )
 
 
-def settings(db_path, **flags):
-    return resolve_settings(None, env={}, flags={"backend": "fake", "db": db_path, **flags})
-
-
-def drafted(db_path, seed=SEED, **flags):
-    story = Story.start(seed, settings(db_path, **flags))
-    story.draft()
-    return story
+def drafted(db_path, **flags):
+    return drafted_story(db_path, SEED, **flags)
 
 
 def test_review_stops_after_the_outline_and_resume_drafts_the_edited_one(
@@ -182,7 +177,7 @@ def test_sigkill_during_a_cascade_then_resume_gives_the_uninterrupted_book(tmp_p
     books = []
     for name, kill in (("straight", False), ("killed", True)):
         db = tmp_path / f"{name}.db"
-        story = Story.start(SEED, settings(db))
+        story = Story.start(SEED, fake_settings(db))
         story.draft()
         story.lock(5)
         story.close()
@@ -320,7 +315,7 @@ class DeadManWalking(FakeBackend):
 
 def test_a_revived_dead_character_is_flagged_redrafted_once_and_listed(db_path, runner):
     backend = DeadManWalking()
-    story = Story.start(SEED, settings(db_path), backend=backend)
+    story = Story.start(SEED, fake_settings(db_path), backend=backend)
     story.draft(backend=backend)
     assert story.store.bible_after(story.id, 1)["entries"][0]["name"] == "Old Callum"
     flags = story.flags()

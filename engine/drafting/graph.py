@@ -224,8 +224,11 @@ class Drafter:
             )
             with call_note(note):
                 draft, adapter = self.draft_over_floor(request, decision)
-            measured = self.goal_lift(idx, draft.text)
-            if missed is None and measured is not None and self.missed_goal(idx, measured[0]):
+            # Only a take that may still be redrafted for its goal, or the redraft of one, is measured:
+            # the continuity review's redrafts after that are not (an embedding pass each).
+            may_redraft = missed is None and not self.goal_redraft_spent(idx)
+            measured = self.goal_lift(idx, draft.text) if may_redraft or missed is not None else None
+            if may_redraft and measured is not None and measured[0] < self.settings.adherence_min_lift:
                 # Drafted once more (with the next version's seeds); a kill before that redraft finds
                 # this take stale and drafts the scene again.
                 miss = goal_flag(measured[0], self.settings.adherence_min_lift, measured[1])
@@ -334,12 +337,9 @@ class Drafter:
         goals = [plan.goal.goal for plan in self.context.scenes]
         return scene_lift(self.settings.adherence, text, idx, goals)
 
-    def missed_goal(self, idx: int, lift: float) -> bool:
-        """Whether a take with this lift is drafted again for its goal: under `adherence_min_lift`, and
-        the scene not drafted again for it before (the redraft is bounded to one)."""
-        return lift < self.settings.adherence_min_lift and not any(
-            f["idx"] == idx and f["category"] == "goal" for f in self.store.flags(self.story_id)
-        )
+    def goal_redraft_spent(self, idx: int) -> bool:
+        """Whether the scene was drafted again for its goal before (the redraft is bounded to one)."""
+        return any(f["idx"] == idx and f["category"] == "goal" for f in self.store.flags(self.story_id))
 
     def redrafts_in_a_row(self, idx: int) -> int:
         """How many of the scene's latest versions in a row were flagged and drafted again."""
