@@ -627,8 +627,7 @@ class Planner:
             # the hero): on the default model such scenes read like the hero's other goals, never their
             # own (embedding lift -0.04 to -0.11 on all six of the lighthouse book's, positive elsewhere).
             focus = hero
-            pool = [c for c in (others or self.cast) if c != focus]
-            other = pool[idx % len(pool)] if pool else ""
+            other = others[idx % len(others)] if others else ""
             setting = places[idx % len(places)]
             earlier = [g.goal for g in goals]
             previous = goals[-1].goal if goals else ""
