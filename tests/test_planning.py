@@ -280,8 +280,7 @@ def test_a_model_that_only_answers_junk_gets_the_seed_floor_recorded_slot_by_slo
     titles = [c.title for c in outline.chapters()]
     assert titles[0] == "Opening" and len(set(titles)) == len(titles)
     assert all(g.beat for g in goals) and goals[0].goal.startswith("Isla Mackay goes about an ordinary day")
-    # The hero leads every scene (the book stays on her), and the rest of the cast take turns with her.
-    assert all(g.goal.startswith("Isla Mackay ") for g in goals)
+    # Every other of the cast has scenes beside the hero.
     others = {c.name for c in SEED.characters[1:]}
     assert {name for g in goals for name in others if f"with {name}" in g.goal} == others
 
