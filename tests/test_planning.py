@@ -197,6 +197,24 @@ def test_premise_places_and_second_person_verbs():
     assert hero_phrase("Isla", "is pushed") == "Isla is pushed"
 
 
+def test_people_in_the_world_are_not_places():
+    seed = SEED.model_copy(
+        update={
+            "characters": [
+                *SEED.characters,
+                Character(name="Anna Weiss", description="a conductor who says little"),
+            ]
+        }
+    )
+    world = (
+        "The lamp burns at the top of the iron stair. Isla sits with a charming old lady from the harbour"
+        " and talks to a tired young conductor near the north landing stage."
+    )
+    places = premise_places(seed, world)
+    assert not any("lady" in p or "conductor" in p for p in places), places
+    assert set(premise_places(SEED)) <= set(places) and "the north landing stage" in places
+
+
 def test_good_answers_make_the_outline_with_nothing_filled():
     backend = Scripted(good_answer)
     outline = plan_structured(ModelClient(backend), SYSTEM, SEED, sampling)

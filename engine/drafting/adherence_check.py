@@ -9,16 +9,7 @@ The embedder is loaded once per process, at the first scene checked.
 
 from __future__ import annotations
 
-from functools import cache
-
-from novelcraft.metrics.adherence import EmbeddingSimilarity, lexical_similarity, row_lift
-
-
-@cache
-def _embedding_similarity() -> EmbeddingSimilarity | None:
-    from novelcraft.experts.embedding import MiniLMEmbedder, minilm_available
-
-    return EmbeddingSimilarity(MiniLMEmbedder()) if minilm_available() else None
+from novelcraft.metrics.adherence import lexical_similarity, row_lift
 
 
 def scene_lift(mode: str, text: str, idx: int, goals: list[str]) -> tuple[float, str] | None:
@@ -26,7 +17,12 @@ def scene_lift(mode: str, text: str, idx: int, goals: list[str]) -> tuple[float,
     book has a single goal (a lift needs others to compare with)."""
     if mode == "off" or len(goals) < 2:
         return None
-    similarity = _embedding_similarity() if mode == "embedding" else None
+    if mode == "embedding":
+        from novelcraft.experts.embedding import minilm_similarity
+
+        similarity = minilm_similarity()
+    else:
+        similarity = None
     row = (similarity or lexical_similarity)([text], goals)[0]
     return row_lift(row, idx), "embedding" if similarity else "lexical"
 

@@ -225,6 +225,15 @@ PEOPLE = frozenset(
         "keeper",
         "stranger",
         "friend",
+        "lady",
+        "gentleman",
+        "child",
+        "people",
+        "passenger",
+        "officer",
+        "widow",
+        "neighbour",
+        "servant",
     ]
 )
 
@@ -370,12 +379,25 @@ TIMES = frozenset(
 )
 
 
+@cache
+def _roles(descriptions: tuple[str, ...]) -> frozenset[str]:
+    """The nouns the cast's descriptions call them by: "a conductor who notices everything" ->
+    conductor, "the relief keeper, kind" -> keeper."""
+    roles = set()
+    for description in descriptions:
+        chunks = _chunks(description)
+        head = normal(chunks[0][0]).split() if chunks else []
+        if head:
+            roles.add(head[-1])
+    return frozenset(roles)
+
+
 def _person(phrase: str, seed: Seed) -> bool:
     key = normal(phrase)
     head = key.split()[-1] if key else ""
     cast_words = {w for c in seed.characters for w in normal(c.name).split()}
     return (
-        head in PEOPLE or head in cast_words or key.split()[0] in {"his", "her", "their"} and head in PEOPLE
+        head in PEOPLE or head in cast_words or head in _roles(tuple(c.description for c in seed.characters))
     )
 
 

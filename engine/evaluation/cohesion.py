@@ -12,7 +12,6 @@ A human book has no seed cast: its cast is the names found in at least three of 
 from __future__ import annotations
 
 import json
-import threading
 
 from pydantic import BaseModel, Field
 
@@ -44,18 +43,11 @@ class Cohesion(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-_lock = threading.Lock()
-_embedding: list[EmbeddingSimilarity | None] = []  # [] until the first call; then [it or None]
-
-
 def embedding_similarity() -> EmbeddingSimilarity | None:
     """The MiniLM similarity, built at the first call and kept for the process; None without the model."""
-    with _lock:
-        if not _embedding:
-            from novelcraft.experts.embedding import MiniLMEmbedder, minilm_available
+    from novelcraft.experts.embedding import minilm_similarity
 
-            _embedding.append(EmbeddingSimilarity(MiniLMEmbedder()) if minilm_available() else None)
-        return _embedding[0]
+    return minilm_similarity()
 
 
 def judge_verdicts(store: Store, story_id: str, scene_indexes: list[int]) -> dict:

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from novelcraft.core.errors import InputError
 from novelcraft.core.files import write_atomic
+from novelcraft.metrics.adherence import EmbeddingSimilarity
 from novelcraft.metrics.chunking import passages as chunk_passages
 from novelcraft.metrics.vectors import cosine, normalised_mean
 from novelcraft.settings.experts import Expert, ExpertRegistry
@@ -50,6 +51,12 @@ def minilm_available() -> bool:
     return importlib.util.find_spec(MINILM_PACKAGE) is not None
 
 
+# transformers resolves `from transformers import AutoModel` through a lazy module that is not thread-safe:
+# two stories of a study loading MiniLM at once failed with "cannot import name 'AutoModel'". One load at
+# a time in the process, whichever embedder does it.
+_LOAD_LOCK = threading.Lock()
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 through transformers, loaded at the first embed()."""
 
@@ -62,6 +69,10 @@ class MiniLMEmbedder:
         self._lock = threading.Lock()
 
     def _load(self) -> None:
+        with _LOAD_LOCK:
+            self._load_now()
+
+    def _load_now(self) -> None:
         if not minilm_available():
             raise InputError(
                 "embedding routing needs the MiniLM model: pip install 'novelcraft[experts]' "
@@ -100,6 +111,19 @@ class MiniLMEmbedder:
             mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, dim=-1).tolist()
+
+
+_shared_lock = threading.Lock()
+_shared: list[EmbeddingSimilarity | None] = []  # [] until the first call; then [it or None]
+
+
+def minilm_similarity() -> EmbeddingSimilarity | None:
+    """The process's one MiniLM similarity (drafting's adherence check and eval share its caches), built
+    at the first call; None without the model."""
+    with _shared_lock:
+        if not _shared:
+            _shared.append(EmbeddingSimilarity(MiniLMEmbedder()) if minilm_available() else None)
+        return _shared[0]
 
 
 # ---- pure helpers --------------------------------------------------------------------------------------

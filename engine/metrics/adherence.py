@@ -16,6 +16,7 @@ no model is loaded here (the embedder is given; novelcraft.evaluation and the dr
 from __future__ import annotations
 
 import statistics
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cache
@@ -96,6 +97,9 @@ class EmbeddingSimilarity:
         self.passage_words = passage_words
         self._goals: dict[str, list[float]] = {}
         self._texts: OrderedDict[str, list[float]] = OrderedDict()
+        # The stories of a study draft in threads and share one similarity: one caller at a time keeps
+        # the caches whole (embedding is CPU-bound, so nothing is lost by waiting).
+        self._lock = threading.Lock()
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         out: list[list[float]] = []
@@ -126,8 +130,10 @@ class EmbeddingSimilarity:
         return vectors
 
     def __call__(self, texts: list[str], goals: list[str]) -> list[list[float]]:
-        goal_vectors = self.goal_vectors(goals)
-        return [[cosine(v, g) for g in goal_vectors] for v in self.text_vectors(texts)]
+        with self._lock:
+            goal_vectors = self.goal_vectors(goals)
+            text_vectors = self.text_vectors(texts)
+        return [[cosine(v, g) for g in goal_vectors] for v in text_vectors]
 
 
 class AdherenceMetrics(BaseModel):
