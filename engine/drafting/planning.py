@@ -380,25 +380,24 @@ TIMES = frozenset(
 
 
 @cache
-def _roles(descriptions: tuple[str, ...]) -> frozenset[str]:
-    """The nouns the cast's descriptions call them by: "a conductor who notices everything" ->
-    conductor, "the relief keeper, kind" -> keeper."""
-    roles = set()
+def _people_words(names: tuple[str, ...], descriptions: tuple[str, ...]) -> frozenset[str]:
+    """Head nouns that make a phrase a person: PEOPLE, the cast's name words, and the nouns their
+    descriptions call them by ("a conductor who notices everything" -> conductor)."""
+    words = set(PEOPLE) | {w for name in names for w in normal(name).split()}
     for description in descriptions:
         chunks = _chunks(description)
         head = normal(chunks[0][0]).split() if chunks else []
         if head:
-            roles.add(head[-1])
-    return frozenset(roles)
+            words.add(head[-1])
+    return frozenset(words)
 
 
 def _person(phrase: str, seed: Seed) -> bool:
     key = normal(phrase)
-    head = key.split()[-1] if key else ""
-    cast_words = {w for c in seed.characters for w in normal(c.name).split()}
-    return (
-        head in PEOPLE or head in cast_words or head in _roles(tuple(c.description for c in seed.characters))
+    people = _people_words(
+        tuple(c.name for c in seed.characters), tuple(c.description for c in seed.characters)
     )
+    return bool(key) and key.split()[-1] in people
 
 
 def premise_places(seed: Seed, world: str | None = None) -> list[str]:
