@@ -387,5 +387,9 @@ def test_the_study_report_plots_adherence_and_stray_names(tmp_path):
     files = write_report(tmp_path, "Cohesion", rows, [], [], "about")
     report = (tmp_path / "report.md").read_text()
     assert "adherence: embedding lift" in report and "cast: stray names per 10k words" in report
+    # The structure's figures have a table of their own, after the prose's.
+    prose, structure = report.split("## Cohesion")
+    assert "| rep-4 (500-word windows) |" in prose and "adherence" not in prose
+    assert "| adherence: embedding lift |" in structure and "rep-4" not in structure
     assert "plots/distributions.png" in files["plots"]
     assert "cast_stray_per_10k" in (tmp_path / "results.csv").read_text()

@@ -55,6 +55,14 @@ def test_the_issue_examples_are_caught_and_cut_to_their_text(text: str, label: s
         # Title Case labels of two or three words, with a lower-case connector inside.
         ("Last Time: Isla slept.", "Last Time:", "Isla slept."),
         ("State of Play: the lamp is out.", "State of Play:", "The lamp is out."),
+        # Capitals run longer ("LAST TIME I WAS ABOUT INCIDENT:", the default model on stories/orchard.yaml).
+        (
+            "LAST TIME I WAS ABOUT INCIDENT: Ruth has met it.",
+            "LAST TIME I WAS ABOUT INCIDENT:",
+            "Ruth has met it.",
+        ),
+        # Four words: the book's own title as a label (the default model on stories/lighthouse.yaml).
+        ("The Keeper of Gannets: she climbed the stair.", "The Keeper of Gannets:", "She climbed the stair."),
         # A script-like speaker label is a leak in a novel too; the speech stays.
         ('Tobias: "Come here, Isla."', "Tobias:", '"Come here, Isla."'),
         ("Mr. Reid: come up the stair.", "Mr. Reid:", "Come up the stair."),
@@ -176,3 +184,17 @@ def test_whole_novels_have_no_notes_on_their_writing(name: str) -> None:
 
     text = strip_gutenberg((GUTENBERG / name).read_text(encoding="utf-8"))
     assert [h.text for h in find_leaks(text) if h.rule == "meta_narration"] == []
+
+
+@pytest.mark.parametrize(
+    "label", ["AUTONOMY:", "GIDEON HALE (LOCAL STORIES):", "FADE OUT OF THE LYING BOOKS:"]
+)
+def test_a_line_of_capitals_and_a_colon_alone_is_a_label(label: str) -> None:
+    """The default model's headings for what follows (stories/orchard.yaml), a word or several."""
+    text = f"The wall broke.\n\n{label}\n\nThe sea came in."
+    assert [h.rule for h in find_leaks(text)] == ["upper_label_line"]
+    assert strip_leaks(text)[0] == "The wall broke.\n\nThe sea came in."
+
+
+def test_title_case_runs_past_four_words_are_prose() -> None:
+    assert invented("The Rule of the Old Sea House: none broke it.") == []

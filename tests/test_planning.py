@@ -339,6 +339,9 @@ def test_a_fallback_goal_names_who_where_and_what_changes():
     assert carried.goal == (
         "Isla Mackay meets the event that cannot be ignored, with Tobias Reid, hiding a debt, at the rock."
     )
+    # A town or a region takes "in"; a named spot of more words keeps "at".
+    assert fallback_goal(plan[1][1], 0, "Ruth Ashby", "", "Kent").goal.endswith("ignored in Kent.")
+    assert fallback_goal(plan[1][1], 0, "Isla", "", "Gannet Rock").goal.endswith("at Gannet Rock.")
 
 
 @pytest.mark.parametrize(

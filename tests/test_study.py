@@ -170,6 +170,16 @@ def test_report_directory_from_a_judged_study(tmp_path):
     assert {"rep_4", "length_score", "mattr", "tokens_per_word"} <= {r["metric"] for r in rows}
     scenes = list(csv.DictReader(Path(files["scenes"]).read_text().splitlines()))
     assert len(scenes) == 12 and all(s["judge_score"] != "" for s in scenes)
+    # Each scene's adherence lift, for the per-scene curve: the mean over a story is the book's figure.
+    by_story: dict[str, list[float]] = {}
+    for s in scenes:
+        by_story.setdefault(s["story_id"], []).append(float(s["goal_lift"]))
+    book = {r["story_id"]: float(r["value"]) for r in rows if r["metric"] == "adherence_embedding"}
+    if not book:  # without MiniLM, the lexical lift is the book's measure
+        book = {r["story_id"]: float(r["value"]) for r in rows if r["metric"] == "adherence_lexical"}
+    assert {k: round(sum(v) / len(v), 5) for k, v in by_story.items()} == {
+        k: round(v, 5) for k, v in book.items()
+    }
     report = Path(files["report"]).read_text()
     assert "| rep-4 (500-word windows) |" in report and "base vs short-scenes" in report
     for png in files["plots"].split(", "):

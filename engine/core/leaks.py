@@ -133,12 +133,17 @@ def _alternatives(items: tuple[str, ...], flexible_space: bool = False) -> str:
 
 # --- labels the model makes up ------------------------------------------------------------------
 # Small models open a paragraph with a label of their own ("LAST TIME: ...", "WEARING: ...",
-# "Unreserved: ...", "Tobias: ..."), not in any list above. The candidate is one to three words and a
-# colon at a paragraph's start, with text after it on the same line; _invented_label decides.
+# "Unreserved: ...", "Tobias: ...", "The Keeper of Gannets: ..."), not in any list above. The candidate
+# is one to four words and a colon at a paragraph's start, with text after it on the same line, or up to
+# MAX_LABEL_WORDS words all in capitals ("LAST TIME I WAS ABOUT INCIDENT: Ruth has just..."); _invented_label
+# decides.
+MAX_TITLE_CASE_LABEL_WORDS = 4
+MAX_LABEL_WORDS = 8
 HONORIFIC_ABBREVIATIONS = r"(?:Mr|Mrs|Ms|Dr|St|Capt|Col|Rev|Prof)\."
 LABEL_WORD = rf"(?:{HONORIFIC_ABBREVIATIONS}|[^\W\d_][\w'’-]*)"
 INVENTED_LABEL = re.compile(
-    rf"{LEAD}(?P<label>{LABEL_WORD}(?:[ \t]+{LABEL_WORD}){{0,2}})[*_]*[ \t]*:[*_]*[ \t]+(?=\S)", re.M
+    rf"{LEAD}(?P<label>{LABEL_WORD}(?:[ \t]+{LABEL_WORD}){{0,{MAX_LABEL_WORDS - 1}}})[*_]*[ \t]*:[*_]*[ \t]+(?=\S)",
+    re.M,
 )
 # Lower-case words a Title Case label may have inside it: "Note to Self:", "State of Play:".
 LABEL_CONNECTORS = frozenset(
@@ -259,6 +264,8 @@ def _label_shape(label: str) -> bool:
     if all(c.isupper() for c in letters):
         # "I:" or "A:" is too short to tell a label from a sentence.
         return len(letters) >= 2
+    if len(parts) > MAX_TITLE_CASE_LABEL_WORDS:
+        return False
     if len(parts) == 1:
         return parts[0][0].isupper() and parts[0].lower().strip("'’") not in PROSE_OPENERS
     inner = parts[1:-1]
@@ -317,12 +324,13 @@ LEAK_PATTERNS: tuple[LeakPattern, ...] = (
     LeakPattern("field_name", "label", re.compile(rf"\b(?:{_alternatives(FIELD_NAMES)})\b", re.I), "line"),
     LeakPattern("json_line", "label", re.compile(r'^[ \t]*(?:[{}]|"\w+"[ \t]*:)[^\n]*$', re.M), "line"),
     # --- headings inside a scene ----------------------------------------------------------------
-    # A line of capitals that ends on a colon and says nothing after it ("FADE OUT OF THE LYING BOOKS:"):
-    # a label the model invented for what follows, whatever its words.
+    # A line of capitals that ends on a colon and says nothing after it ("FADE OUT OF THE LYING BOOKS:",
+    # "AUTONOMY:", "GIDEON HALE (LOCAL STORIES):"): a label the model invented for what follows, whatever
+    # its words.
     LeakPattern(
         "upper_label_line",
         "label",
-        re.compile(r"^[ \t]*(?:[A-Z][A-Z'’-]*[ \t]+){1,7}[A-Z][A-Z'’-]*:[ \t]*$", re.M),
+        re.compile(r"^[ \t]*(?:[A-Z(][A-Z'’()-]*[ \t]+){0,7}[A-Z(][A-Z'’()-]*[A-Z)]:[ \t]*$", re.M),
         "line",
     ),
     LeakPattern("markdown_heading", "heading", re.compile(r"^[ \t]*#{1,6}[ \t]+\S[^\n]*$", re.M), "line"),

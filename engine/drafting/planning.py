@@ -519,7 +519,7 @@ def fallback_goal(
     )
     with_other = f", with {other}{f', {trait}' if trait else ''}," if other else ""
     turns_on = f"; it turns on {thing}" if thing else ""
-    goal = f"{hero_phrase(_cap(focus), action)}{step_text}{with_other} at {setting}{turns_on}."
+    goal = f"{hero_phrase(_cap(focus), action)}{step_text}{with_other} {preposition(setting)} {setting}{turns_on}."
     return SceneGoal(
         goal=" ".join(goal.split()),
         setting=setting,
@@ -527,6 +527,13 @@ def fallback_goal(
         hook=f"What will {other} do now?" if other else "",
         beat=beat.name if beat else "",
     )
+
+
+def preposition(setting: str) -> str:
+    """ "in London", "in Kent", but "at the sea wall", "at Gannet Rock": a one-word proper name is a town
+    or a region; anything else is a spot one is at."""
+    words = setting.split()
+    return "in" if len(words) == 1 and words[0][:1].isupper() else "at"
 
 
 def fallback_spine(character: str, description: str, seed: Seed, others: list[str]) -> SpineEntry:

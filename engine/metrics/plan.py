@@ -21,8 +21,12 @@ GOAL_PREMISE_RUN = 6
 MIN_GOAL_WORDS = 5
 # A goal at least this close to the title (shared words over all words) only restates it.
 TITLE_OVERLAP = 0.6
-# Markup, JSON punctuation, a URL or a domain, or a "LABEL:" opening: text about a format, not a scene.
-MARKUP = re.compile(r"[{}\[\]<>|`#\\]|https?://|\b\w+\.(?:com|org|net|io)\b|^\W*(?:[A-Za-z]+\d* ?){1,3}:\s")
+# Markup, JSON punctuation, a URL or a domain, a "LABEL:" opening, or words glued by a comma or a colon
+# (",n,david:10.56,hale-johnstone", a CSV row or key-value dump): text about a format, not a scene.
+MARKUP = re.compile(
+    r"[{}\[\]<>|`#\\]|https?://|\b\w+\.(?:com|org|net|io)\b|^\W*(?:[A-Za-z]+\d* ?){1,3}:\s"
+    r"|[A-Za-z][,;:][A-Za-z]"
+)
 EXAMPLES = 5
 
 
@@ -60,7 +64,8 @@ def junk_reason(goal: str, seed: Seed) -> str | None:
     tokens = goal.split()
     if tokens and len(tokens) < MIN_GOAL_WORDS and all(t[:1].isupper() or t[:1].isdigit() for t in tokens):
         return "bare name or date"
-    if len(words) < MIN_GOAL_WORDS:
+    # Words as written, not as `normal` splits them: punctuation is no word boundary of a sentence.
+    if len(words) < MIN_GOAL_WORDS or sum(bool(re.search(r"[^\W\d_]", t)) for t in tokens) < MIN_GOAL_WORDS:
         return "under five words"
     return None
 

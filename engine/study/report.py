@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from novelcraft.core.files import write_atomic
-from novelcraft.evaluation.table import METRICS, fmt, human, markdown_table
+from novelcraft.evaluation.table import METRICS, Metric, fmt, human, markdown_table
 from novelcraft.judges.judge import RubricSummary, WinRate
 
 # Two-sided 95% Student's t critical values by degrees of freedom; beyond 30 the normal 1.96 is close.
@@ -63,7 +63,7 @@ class StoryRow(BaseModel):
     variant: str
     repeat: int
     values: dict[str, float]
-    scenes: list[dict]  # scene, words, length_score, rep_4, judge_score, tokens
+    scenes: list[dict]  # scene, words, length_score, rep_4, judge_score, tokens, goal_lift
     rubric: RubricSummary | None = None
 
 
@@ -102,7 +102,7 @@ def results_csv(rows: list[StoryRow], human_rows: list[StoryRow]) -> str:
 
 def scenes_csv(rows: list[StoryRow]) -> str:
     out = io.StringIO()
-    fields = ["scene", "words", "length_score", "rep_4", "judge_score", "tokens"]
+    fields = ["scene", "words", "length_score", "rep_4", "judge_score", "tokens", "goal_lift"]
     writer = csv.writer(out)
     writer.writerow(["story_id", "seed", "variant", "repeat", *fields])
     for row in rows:
@@ -120,6 +120,11 @@ def by_variant(rows: list[StoryRow]) -> dict[str, list[StoryRow]]:
     return dict(grouped)
 
 
+def is_cohesion(metric: Metric) -> bool:
+    """The story's structure rather than its sentences: the plan's figures and the cohesion level."""
+    return metric.level == "cohesion" or metric.source.startswith("plan.")
+
+
 def report_markdown(
     title: str,
     rows: list[StoryRow],
@@ -134,7 +139,7 @@ def report_markdown(
     if human_rows:
         header.append(f"human excerpts (n={len(human_rows)})")
     header.append("human corpus range (median)")
-    body = []
+    body, cohesion = [], []
     for metric in METRICS:
         cells = []
         for v in variants:
@@ -148,7 +153,7 @@ def report_markdown(
             )
         if all(c == "–" for c in cells):
             continue
-        body.append([metric.label, *cells, human(metric)])
+        (cohesion if is_cohesion(metric) else body).append([metric.label, *cells, human(metric)])
     parts = [
         f"# {title}",
         "",
@@ -158,6 +163,13 @@ def report_markdown(
         "",
         markdown_table(header, body),
     ]
+    if cohesion:
+        parts += [
+            "",
+            "## Cohesion: the plan, goal adherence, the cast, threads, continuity (mean ± 95% CI)",
+            "",
+            markdown_table(header, cohesion),
+        ]
     judged = [(v, [r.rubric for r in groups[v] if r.rubric]) for v in variants]
     if any(summaries for _, summaries in judged):
         parts += ["", "## Judge: rubric 0–5", ""]
@@ -250,6 +262,7 @@ def plot_all(rows: list[StoryRow], human_rows: list[StoryRow], out: Path) -> lis
         ("length_score", "length score S_l"),
         ("rep_4", "rep-4 within scene"),
         ("judge_score", "judge score 0–5"),
+        ("goal_lift", "goal adherence lift"),
         ("tokens", "tokens processed per scene"),
     ]
     present = [
