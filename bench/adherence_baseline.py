@@ -68,7 +68,7 @@ def main() -> None:
         print("all-MiniLM-L6-v2 not installed: lexical lift only", file=sys.stderr)
     print("| book | scenes | embedding lift | lexical lift | on goal | per-scene lift min / median / max |")
     print("|---|---:|---:|---:|---:|---|")
-    rows = []
+    rows, titles = [], []
     for path in books:
         title, texts, goals, chapters = book_scenes(path)
         if len(texts) < 2:
@@ -76,6 +76,7 @@ def main() -> None:
             continue
         m = adherence_metrics(texts, goals, chapters, similarity)
         per_scene = m.embedding_lifts if m.embedding_lifts is not None else m.lexical_lifts
+        titles.append(f"{title} ({m.scenes} scenes)")
         rows.append(
             {
                 "adherence.embedding_lift": m.embedding_lift,
@@ -96,7 +97,8 @@ def main() -> None:
         + "; ".join(f"{k} {spread([v['min'], v['median'], v['max']])}" for k, v in found.items())
     )
     if args.write:
-        meta = {"source": str(args.out_dir), "books": len(rows), "made_by": "bench/adherence_baseline.py"}
+        # The books, not the folder: a dataprep directory is a temporary thing of whoever ran it.
+        meta = {"books": titles, "made_by": "bench/adherence_baseline.py"}
         merge_into(args.out, found, "adherence", meta)
         print(f"merged into {args.out}")
 
