@@ -75,7 +75,7 @@ def main() -> None:
             print(f"| {title} | {len(texts)} | – | – | – | a lift needs two instructed scenes |")
             continue
         m = adherence_metrics(texts, goals, chapters, similarity)
-        per_scene = m.embedding_lifts if m.embedding_lifts is not None else m.lexical_lifts
+        per_scene = m.basis_lifts
         titles.append(f"{title} ({m.scenes} scenes)")
         rows.append(
             {

@@ -158,6 +158,11 @@ class AdherenceMetrics(BaseModel):
     embedding_lifts: list[float] | None = Field(default=None)
     lexical_lifts: list[float] = Field(default_factory=list)
 
+    @property
+    def basis_lifts(self) -> list[float]:
+        """Per-scene lifts by `basis`, the measure the book's figures use."""
+        return self.embedding_lifts if self.embedding_lifts is not None else self.lexical_lifts
+
 
 def _mean(values: list[float]) -> float:
     return statistics.fmean(values) if values else 0.0

@@ -318,7 +318,8 @@ def evaluate_study(study: Study, *, log: Callable[[str], None] = lambda line: No
             evaluated = evaluate(story, reference=reference, author=author)
             judged = saved_rubric(story)
             tokens = evaluated.engine.tokens_per_scene if evaluated.engine else []
-            lifts = scene_lifts(evaluated)
+            adherence = evaluated.cohesion.adherence if evaluated.cohesion else None
+            lifts = adherence.basis_lifts if adherence else []
             scenes = [
                 {
                     "scene": f.scene,
@@ -380,15 +381,6 @@ def _reference_author(paths: list[Path]) -> str | None:
 
     authors = {book_label(p)[0] for p in paths}
     return authors.pop() if len(authors) == 1 else None
-
-
-def scene_lifts(evaluated) -> list[float]:
-    """Each scene's goal-adherence lift, by the measure the book's figure uses (the embedding lift where
-    MiniLM is installed, else the lexical one); [] for a story without cohesion figures."""
-    adherence = evaluated.cohesion.adherence if evaluated.cohesion else None
-    if adherence is None:
-        return []
-    return adherence.embedding_lifts if adherence.embedding_lifts is not None else adherence.lexical_lifts
 
 
 def _human_rows(spec: StudySpec, rows, reference, author) -> list:
