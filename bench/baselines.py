@@ -54,6 +54,7 @@ BOOK_METRICS = (
     "diversity.mattr",
     "diversity.mtld",
     "slop.index",
+    "narration.meta_share",
     "voice.markers.italics_per_1k",
     "voice.markers.dialogue_share",
     "voice.markers.second_person_share",
@@ -155,7 +156,7 @@ def main() -> None:
     book_keys = [
         k
         for k in dict.fromkeys(k for row in rows for k in row)
-        if k.startswith(("length", "rep", "leaks", "div", "slop", "voice"))
+        if k.startswith(("length", "rep", "leaks", "div", "slop", "voice", "narration"))
     ]
     scene_keys = [k for k in dict.fromkeys(k for row in rows for k in row) if k.startswith("summary.")]
     baselines = {

@@ -93,3 +93,19 @@ def test_a_continuation_restating_the_end_of_the_scene_loses_the_restated_words(
 def test_a_chunk_cut_off_mid_sentence_ends_at_its_last_full_sentence():
     assert clean_tail("The boat came. It was low in the wat") == "The boat came."
     assert clean_tail("No sentence end at all") == "No sentence end at all"
+
+
+def test_narration_about_the_scene_or_story_is_cut_and_speech_about_it_kept():
+    chunk = (
+        "Isla climbed to the gallery. The scene ended on a note of determination.\n\n"
+        "In the next scene, the storm would rise to meet her. Tobias waited below.\n\n"
+        '"Tell me the story again," Morag said.'
+    )
+    guarded = guard_chunk(chunk, [EARLIER])
+    assert guarded.text == (
+        'Isla climbed to the gallery.\n\nTobias waited below.\n\n"Tell me the story again," Morag said.'
+    )
+    assert [(c.kind, c.text) for c in guarded.cuts] == [
+        ("meta", "The scene ended on a note of determination."),
+        ("meta", "In the next scene, the storm would rise to meet her."),
+    ]

@@ -24,6 +24,7 @@ from novelcraft.drafting.planning import (
     premise_things,
     title_refusal,
 )
+from novelcraft.drafting.scene_events import ENDING, MIDDLE, OPENING, fill, part_of
 from novelcraft.drafting.structures import STRUCTURES, beat_plan
 from novelcraft.metrics.plan import plan_metrics
 from novelcraft.runtime.calls import ModelClient
@@ -297,10 +298,10 @@ def test_a_model_that_only_answers_junk_gets_the_seed_floor_recorded_slot_by_slo
     assert [a.title for a in outline.acts] == ["The Setup", "The Confrontation", "The Resolution"]
     titles = [c.title for c in outline.chapters()]
     assert titles[0] == "Opening" and len(set(titles)) == len(titles)
-    assert all(g.beat for g in goals) and goals[0].goal.startswith("Isla Mackay goes about an ordinary day")
+    assert all(g.beat for g in goals) and goals[0].goal.startswith("Isla Mackay arrives at")
     # Every other of the cast has scenes beside the hero.
     others = {c.name for c in SEED.characters[1:]}
-    assert {name for g in goals for name in others if f"with {name}" in g.goal} == others
+    assert {name for g in goals for name in others if name in g.goal} == others
 
 
 def test_a_second_person_seed_plans_for_you_with_the_cast_named():
@@ -308,7 +309,13 @@ def test_a_second_person_seed_plans_for_you_with_the_cast_named():
     outline = plan_structured(ModelClient(Scripted(lambda t, p, n: {})), SYSTEM, seed, sampling)
     goals = [g.goal for _, _, g in outline.scene_goals()]
     assert all(g.startswith("You ") for g in goals)
-    assert goals[1].startswith("You meet the event") and plan_metrics(outline, seed).cast_share == 1
+    # The hero's verbs in the second person, everyone else's as they were.
+    assert goals[2] == (
+        "You ask Morag Mackay straight out about the winter storms over a meal at her drowned father's"
+        " lighthouse, and Morag changes the subject."
+    )
+    assert not any(re.search(r"\bYou (?:\w+s|is|has)\b", g) for g in goals), goals
+    assert plan_metrics(outline, seed).cast_share == 1
 
 
 def test_structure_none_and_kishotenketsu():
@@ -328,20 +335,41 @@ def test_structure_none_and_kishotenketsu():
     assert [a.title for a in kishotenketsu.acts] == ["Ki", "Shō", "Ten", "Ketsu"]
 
 
-def test_a_fallback_goal_names_who_where_and_what_changes():
+def test_a_fallback_goal_is_an_event_of_its_own_with_who_where_and_what_changes():
     plan = beat_plan("three-act", 12)
-    goal = fallback_goal(plan[1][1], 0, "Isla Mackay", "Tobias Reid", "the mainland")
-    assert (
-        goal.goal == "Isla Mackay meets the event that cannot be ignored, with Tobias Reid, at the mainland."
+    goal = fallback_goal(plan[1][1], 1, 12, "Isla Mackay", "Tobias Reid", "the mainland", "the log book")
+    assert goal.goal == (
+        "Isla Mackay sorts through old papers on the mainland with Tobias Reid and finds a note about the"
+        " log book that no one has mentioned."
     )
     assert goal.change.startswith("Isla Mackay can no longer") and goal.beat == "Inciting incident"
-    carried = fallback_goal(plan[1][1], 0, "Isla Mackay", "Tobias Reid", "the rock", trait="hiding a debt")
-    assert carried.goal == (
-        "Isla Mackay meets the event that cannot be ignored, with Tobias Reid, hiding a debt, at the rock."
+    assert goal.hook == "Who wrote the note, and when?" and goal.setting == "the mainland"
+    # What the seed says a character carries comes with them, as a sentence of its own.
+    carried = fallback_goal(
+        plan[1][1], 0, 12, "Isla Mackay", "Tobias Reid", "the rock", trait="hiding a debt"
     )
+    assert carried.goal.endswith("that Tobias Reid swears no one lit. Tobias Reid is hiding a debt.")
+    told = fallback_goal(None, 0, 12, "Isla", "Morag", "the rock", trait="who knows more than she says")
+    assert told.goal.endswith(" Morag knows more than she says.") and told.beat == ""
     # A town or a region takes "in"; a named spot of more words keeps "at".
-    assert fallback_goal(plan[1][1], 0, "Ruth Ashby", "", "Kent").goal.endswith("ignored in Kent.")
-    assert fallback_goal(plan[1][1], 0, "Isla", "", "Gannet Rock").goal.endswith("at Gannet Rock.")
+    assert " in Kent " in fallback_goal(plan[1][1], 0, 12, "Ruth Ashby", "", "Kent").goal
+    assert " at Gannet Rock " in fallback_goal(plan[1][1], 0, 12, "Isla", "", "Gannet Rock").goal
+    # One is on a mainland or a train, not at it.
+    assert " on the night train " in fallback_goal(plan[1][1], 0, 12, "Ruth", "", "the night train").goal
+
+
+def test_every_floor_goal_of_a_book_is_a_different_event_fitting_its_part():
+    # 40 scenes: each part's events suffice, so no two goals share their event's words.
+    goals = [fallback_goal(None, i, 40, "Isla", "Tobias", "the rock").goal for i in range(40)]
+    assert len(set(goals)) == 40
+    assert part_of(0, 40) == 0 and part_of(20, 40) == 1 and part_of(39, 40) == 2
+    assert goals[0].startswith("Isla arrives") and goals[30].startswith("Isla sets a trap")
+    # Every template's slots are known ones, and a second-person hero gets verbs without -s.
+    for goal, hook in (*OPENING, *MIDDLE, *ENDING):
+        filled = fill(goal, "you", "Anna", "at the train", "the envelope")
+        assert "{" not in filled and "{" not in fill(hook, "you", "Anna", "at the train", "")
+        assert not re.search(r"\bYou (?:\w+s|is|has)\b", filled), filled
+        assert not re.search(r"\band (?:\w+s|is|has) ", filled.split("Anna")[0]), filled
 
 
 @pytest.mark.parametrize(

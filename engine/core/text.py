@@ -108,6 +108,11 @@ def sentences(text: str) -> list[str]:
     return [" ".join(text[s:e].split()) for s, e in sentence_spans(text)]
 
 
+def has_quotes(text: str) -> bool:
+    """Whether the text holds a quotation mark of speech: a cheap "is this dialogue" for a line."""
+    return any(q in text for q in '"“”')
+
+
 def dialogue_spans(text: str) -> list[Span]:
     """Quoted speech: “…”, "…" and ‘…’, each closed at its mark or at the end of its paragraph.
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel
 
 from novelcraft.core.leaks import strip_leaks
 from novelcraft.core.text import WORD as WORD_RE
-from novelcraft.core.text import ngrams, paragraphs, sentence_spans, words
+from novelcraft.core.text import has_quotes, ngrams, paragraphs, sentence_spans, words
+from novelcraft.metrics.narration import is_meta_narration
 
 # A phrase this long said again is a loop, not style: human novels repeat few 8-grams outside dialogue.
 LOOP_NGRAM = 8
@@ -27,7 +28,7 @@ LOOP_SHARE = 0.5
 
 
 class Cut(BaseModel):
-    kind: str  # leak, paragraph, loop
+    kind: str  # leak, paragraph, loop, meta
     text: str
 
 
@@ -52,10 +53,6 @@ def book_paragraphs_of(texts: Iterable[str], headings: Iterable[str] = ()) -> fr
     return frozenset(found | {_norm(h) for h in headings if _norm(h)})
 
 
-def _is_dialogue(paragraph: str) -> bool:
-    return any(q in paragraph for q in '"“”')
-
-
 def seen_ngrams(texts: Iterable[str], n: int = LOOP_NGRAM) -> set[tuple[str, ...]]:
     found: set[tuple[str, ...]] = set()
     for text in texts:
@@ -68,8 +65,9 @@ def guard_chunk(
 ) -> Guarded:
     """`chunk` without leaked prompt text, paragraphs already written (in `earlier`, in the chunk
     itself, or in `book_paragraphs`: see book_paragraphs_of), short narrative lines said twice already (a
-    list of names, "The end."), and sentences that repeat an n-gram already written; `earlier` is the
-    scene so far and the last scenes."""
+    list of names, "The end."), sentences that repeat an n-gram already written, and narrative sentences
+    about the scene or the story as a text ("The scene ended here.", "In the next scene…"); `earlier` is
+    the scene so far and the last scenes."""
     cuts: list[Cut] = []
     text, hits = strip_leaks(chunk)
     cuts += [Cut(kind="leak", text=h.text) for h in hits]
@@ -84,7 +82,7 @@ def guard_chunk(
         if (
             key in book_paragraphs
             or (not short and key in seen_paragraphs)
-            or (short and key and short_lines[key] >= 2 and not _is_dialogue(paragraph))
+            or (short and key and short_lines[key] >= 2 and not has_quotes(paragraph))
         ):
             cuts.append(Cut(kind="paragraph", text=paragraph))
             continue
@@ -97,6 +95,9 @@ def guard_chunk(
     for p, paragraph in enumerate(kept_paragraphs):
         for start, end in sentence_spans(paragraph):
             sentence = paragraph[start:end]
+            if is_meta_narration(sentence):
+                cuts.append(Cut(kind="meta", text=sentence))
+                continue
             grams = ngrams(words(sentence), n)
             repeated = any(g in seen for g in grams)
             if not repeated:

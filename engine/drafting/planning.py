@@ -9,8 +9,9 @@
 Every answer is validated: a goal that is junk as the plan metric defines it (the title, a premise copy,
 a bare name, under five words, markup), that names no one of the cast, or that repeats an earlier goal
 is refused and asked again (GOAL_ATTEMPTS in all), and is never accepted. A slot the model still fails
-is written from the seed: the beat's action, the focal character, another of the cast and a place of the
-premise. `Outline.filled` lists those slots so `outline` and the studio can show them.
+is written from the seed: an event of its own for the scene (scene_events.py) with the focal character,
+another of the cast, a place and a thing of the premise, and the beat's change. `Outline.filled` lists
+those slots so `outline` and the studio can show them.
 
 Why not one JSON answer for the whole plan: SmolLM2-135M answered it with the title and copies of the
 premise for 22 of 35 goals; a served 30B model sometimes drops or repeats items. One scene at a time is
@@ -40,6 +41,7 @@ from novelcraft.core.schema import (
 )
 from novelcraft.core.seeds import call_seed
 from novelcraft.drafting.bible import name_parts
+from novelcraft.drafting.scene_events import event, fill, second_person
 from novelcraft.drafting.structures import STRUCTURES, Beat, beat_plan, chapter_sizes
 from novelcraft.metrics.plan import MARKUP, junk_reason
 from novelcraft.prompts import PlanScenePrompt, PlanTitlesPrompt, PromptInput, SpinePrompt
@@ -423,24 +425,35 @@ def premise_places(seed: Seed, world: str | None = None) -> list[str]:
 
 
 def premise_things(seed: Seed) -> list[str]:
-    """What the premise's plot turns on besides its places and people: "the log book", "an envelope"."""
+    """What the premise's plot turns on besides its places and people: "the log book", "an envelope";
+    where the premise names fewer than two, the things the characters' descriptions give them ("a
+    letter the father signed"), since a plan needs something to turn on."""
     places = {normal(p) for p in premise_places(seed)}
-    found: list[str] = []
-    for phrase, _ in _chunks(seed.premise):
+    found = _things(seed.premise, seed, places, [])
+    if len(found) < 2:
+        for character in seed.characters:
+            found = _things(character.description, seed, places, found)
+    # "his hand", "his death": out of their sentence the owner is lost ("it turns on his death" of a
+    # scene about someone else); kept only when there is no other thing.
+    owned = [f for f in found if normal(f).split()[0] in {"his", "her", "their", "its"}]
+    return [f for f in found if f not in owned] or owned
+
+
+def _things(text: str, seed: Seed, places: set[str], found: list[str]) -> list[str]:
+    """`found` with the things of `text` after it, each once."""
+    found = list(found)
+    for phrase, _ in _chunks(text):
         key = normal(phrase)
         # A thing has an article or an owner ("the log book", "his death"); a bare plural is a time
         # or a crowd ("years", "entries").
         if not key or key.split()[0] not in DETERMINERS or len(key.split()) > 5:
             continue
-        if key in places or _person(phrase, seed):
+        if key in places or key.split()[-1] in PLACE_NOUNS or _person(phrase, seed):
             continue
         if key.split()[-1] in STOPWORDS or any(key in normal(f) for f in found):
             continue
         found.append(phrase)
-    # "his hand", "his death": out of the premise's sentence the owner is lost ("it turns on his
-    # death" of a scene about someone else); kept only when the premise has no other thing.
-    owned = [f for f in found if normal(f).split()[0] in {"his", "her", "their", "its"}]
-    return [f for f in found if f not in owned] or owned
+    return found
 
 
 def plot_trait(description: str) -> str:
@@ -460,80 +473,63 @@ def plot_trait(description: str) -> str:
     return max(plot, key=len) if plot else ""
 
 
-def _third_to_second(phrase: str) -> str:
-    """'meets the event' -> 'meet the event': the beat's verb for a second-person hero."""
-    irregular = {"is": "are", "has": "have", "goes": "go", "does": "do"}
-    out, conjugate = [], True
-    for word in phrase.split():
-        if conjugate:
-            if word in irregular:
-                word = irregular[word]
-            elif word.endswith(("ches", "shes", "sses", "xes")):
-                word = word[:-2]
-            elif word.endswith("s") and not word.endswith("ss"):
-                word = word[:-1]
-        conjugate = word in {"or", "and"}
-        out.append(word)
-    return " ".join(out)
-
-
 def hero_phrase(who: str, phrase: str) -> str:
-    return f"{who} {_third_to_second(phrase) if who.lower() == 'you' else phrase}"
+    return f"{who} {second_person(phrase) if who.lower() == 'you' else phrase}"
 
 
-# Where a beat spans several scenes, each scene takes the beat one step on; the last says so.
-_STEPS = (
-    "",
-    " again, and the cost grows",
-    " once more, closer to the edge",
-    " a third time, with less to lose",
-    " in a way no one expected",
-    " while someone watches",
-)
-_LAST_STEP = " for the last time in this part"
+def introduce(name: str, trait: str) -> str:
+    """A sentence that brings a character in with what the seed says they carry: "Tobias Reid is hiding
+    a debt to a smuggler.", "Morag Mackay knows more about the drowning than she says."; "" without
+    a trait."""
+    if not name or not trait or trait.lower().startswith("whose "):
+        return ""
+    clause = trait[4:] if trait.lower().startswith("who ") else f"is {trait}"
+    return f"{name} {clause}."
 
 
 def fallback_goal(
     beat: Beat | None,
-    step: int,
+    index: int,
+    total: int,
     focus: str,
     other: str,
     setting: str,
     thing: str = "",
-    last: bool = False,
     trait: str = "",
 ) -> SceneGoal:
-    """A scene goal written from the seed: who, the beat's action, with whom (and what the seed says
-    they carry: `trait`), where, what it turns on, and what changes."""
-    if beat:
-        action, change = beat.action, beat.change
-    else:
-        action = "moves a step nearer to what they want"
-        change = "is nearer to, or further from, what they want"
-    step_text = (
-        _LAST_STEP
-        if last and step
-        else _STEPS[step % len(_STEPS)]
-        if step < len(_STEPS)
-        else _STEPS[1 + step % (len(_STEPS) - 1)]
-    )
-    with_other = f", with {other}{f', {trait}' if trait else ''}," if other else ""
-    turns_on = f"; it turns on {thing}" if thing else ""
-    goal = f"{hero_phrase(_cap(focus), action)}{step_text}{with_other} {preposition(setting)} {setting}{turns_on}."
+    """Scene `index` of `total` written from the seed: an event of its own (scene_events.py) for the
+    focal character, with another of the cast, at a place and on a thing of the premise; what changes
+    is the beat's change, the hook the event's question. `trait` (what the seed says `other` carries)
+    is told where that character first comes in."""
+    goal_template, hook_template = event(index, total)
+    at = f"{preposition(setting)} {setting}"
+    goal = fill(goal_template, focus, other, at, thing) + "."
+    if trait:
+        goal = f"{goal} {introduce(other, trait)}"
+    change = beat.change if beat else "is nearer to, or further from, what they want"
     return SceneGoal(
-        goal=" ".join(goal.split()),
+        goal=goal,
         setting=setting,
         change=hero_phrase(_cap(focus), change) + ".",
-        hook=f"What will {other} do now?" if other else "",
+        hook=fill(hook_template, focus, other, at, thing, first_mention=False),
         beat=beat.name if beat else "",
     )
 
 
+# Places one is on, not at: "on the mainland", "on the island", "on the night train".
+ON_PLACES = frozenset(
+    ["mainland", "island", "isle", "moor", "moors", "shore", "beach", "train", "ship", "boat"]
+)
+
+
 def preposition(setting: str) -> str:
-    """ "in London", "in Kent", but "at the sea wall", "at Gannet Rock": a one-word proper name is a town
-    or a region; anything else is a spot one is at."""
+    """ "in London", "in Kent", "on the mainland", but "at the sea wall", "at Gannet Rock": a one-word
+    proper name is a town or a region, a few places are surfaces one is on; anything else is a spot one
+    is at."""
     words = setting.split()
-    return "in" if len(words) == 1 and words[0][:1].isupper() else "at"
+    if len(words) == 1 and words[0][:1].isupper():
+        return "in"
+    return "on" if words and words[-1].lower() in ON_PLACES else "at"
 
 
 def fallback_spine(character: str, description: str, seed: Seed, others: list[str]) -> SpineEntry:
@@ -647,9 +643,8 @@ class Planner:
             f"{s.character}: wants {s.wants}; against: {s.obstacle}; stakes: {s.stakes}" for s in spine
         ]
         goals: list[SceneGoal] = []
+        introduced: set[str] = set()
         for idx, (_, beat) in enumerate(plan):
-            step = sum(1 for _, b in plan[:idx] if b is beat)
-            last = idx + 1 == len(plan) or plan[idx + 1][1] is not beat
             # The hero carries most scenes; every third scene belongs to another of the cast, so the
             # subplots have scenes of their own.
             focus = others[(idx // 3) % len(others)] if others and idx % 3 == 2 and hero != "you" else hero
@@ -679,7 +674,7 @@ class Planner:
                             number=idx + 1,
                             total=len(plan),
                             beat=beat.name if beat else "",
-                            action=_third_to_second(beat.action)
+                            action=second_person(beat.action)
                             if beat and focus == "you"
                             else beat.action
                             if beat
@@ -699,10 +694,13 @@ class Planner:
                 )
             )
             thing = things[idx % len(things)] if things else ""
-            floor = fallback_goal(beat, step, focus, other, setting, thing, last, traits.get(other, ""))
+            # What the seed says a character carries is told in the first floor goal they come into.
+            trait = "" if other in introduced else traits.get(other, "")
+            floor = fallback_goal(beat, idx, len(plan), focus, other, setting, thing, trait)
             self.refused_in_a_row = self.refused_in_a_row + 1 if answer is None else 0
             if answer is None:
                 self.filled.append(f"scene {idx + 1} goal")
+                introduced.add(other)
                 goal = floor
             else:
                 goal = self._scene_goal(idx, answer, floor)

@@ -51,6 +51,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("mattr", "MATTR-500", "book", "diversity.mattr"),
     Metric("mtld", "MTLD", "book", "diversity.mtld"),
     Metric("slop", "slop index per 1,000 words", "book", "slop.index"),
+    Metric("meta_narration", "sentences about the scene or story", "book", "narration.meta_share", "pct"),
     Metric("pov", "POV consistency", "book", "voice.pov.consistency", baseline="voice.pov.consistency.third"),
     Metric("dialogue", "dialogue share", "book", "voice.markers.dialogue_share", "pct"),
     Metric("sentence_words", "mean sentence words", "book", "voice.markers.mean_sentence_words"),

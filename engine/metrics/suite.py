@@ -12,6 +12,7 @@ from novelcraft.metrics.attribution import DEFAULT_FEATURES, Attribution, attrib
 from novelcraft.metrics.chunking import chapter_texts, chunk_by_words
 from novelcraft.metrics.diversity import MATTR_WINDOW, mattr, mtld
 from novelcraft.metrics.length import length_score
+from novelcraft.metrics.narration import NarrationReport, narration_report
 from novelcraft.metrics.pov import Person
 from novelcraft.metrics.reference import Reference
 from novelcraft.metrics.repetition import (
@@ -46,6 +47,7 @@ class TextMetrics(BaseModel):
     diversity: DiversityMetrics
     slop: SlopReport
     voice: VoiceMetrics
+    narration: NarrationReport
     attribution: Attribution | None = None
 
 
@@ -108,6 +110,7 @@ def text_metrics(
         ),
         slop=slop_report(text),
         voice=voice_metrics(text, pov, style, author),
+        narration=narration_report(text),
         attribution=attribute(tokens, reference.delta_model(n_features)) if reference else None,
     )
 

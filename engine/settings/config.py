@@ -100,11 +100,11 @@ class Settings(BaseModel):
     # After each scene, how far it keeps to its goal (engine/drafting/adherence_check.py): its similarity
     # to its own goal minus its mean similarity to the other goals, with MiniLM embeddings ("embedding",
     # word overlap when MiniLM is not installed), with word overlap ("lexical"), or not at all ("off").
-    # A scene under `adherence_min_lift` is drafted again once; the redraft is recorded as a flag. Not 0
-    # (the metric's off-goal line): on the default model a redraft of a scene just under 0 rarely lifts
-    # it (13 redrafts of the lighthouse book left its mean lift 0.027), and costs a scene's calls.
+    # A scene under `adherence_min_lift` (0: it reads more like another scene's goal than its own, the
+    # metric's off-goal line) is drafted again once, and the take nearer its goal is kept; the redraft
+    # is recorded as a flag. It costs the scene's drafting calls, not its review or summary.
     adherence: Literal["embedding", "lexical", "off"] = "embedding"
-    adherence_min_lift: float = Field(default=-0.05, ge=-1, le=1)
+    adherence_min_lift: float = Field(default=0.0, ge=-1, le=1)
     # Each backend's own options, by backend name; validated by that backend's options model.
     backend_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
