@@ -41,7 +41,7 @@ from novelcraft.core.schema import (
 )
 from novelcraft.core.seeds import call_seed
 from novelcraft.drafting.bible import name_parts
-from novelcraft.drafting.scene_events import event, fill, second_person
+from novelcraft.drafting.scene_events import capitalised, event, fill, second_person
 from novelcraft.drafting.structures import STRUCTURES, Beat, beat_plan, chapter_sizes
 from novelcraft.metrics.plan import MARKUP, junk_reason
 from novelcraft.prompts import PlanScenePrompt, PlanTitlesPrompt, PromptInput, SpinePrompt
@@ -504,13 +504,13 @@ def fallback_goal(
     goal_template, hook_template = event(index, total)
     at = f"{preposition(setting)} {setting}"
     goal = fill(goal_template, focus, other, at, thing) + "."
-    if trait:
-        goal = f"{goal} {introduce(other, trait)}"
+    if introduction := introduce(other, trait):
+        goal = f"{goal} {introduction}"
     change = beat.change if beat else "is nearer to, or further from, what they want"
     return SceneGoal(
         goal=goal,
         setting=setting,
-        change=hero_phrase(_cap(focus), change) + ".",
+        change=hero_phrase(capitalised(focus), change) + ".",
         hook=fill(hook_template, focus, other, at, thing, first_mention=False),
         beat=beat.name if beat else "",
     )
@@ -545,10 +545,6 @@ def fallback_spine(character: str, description: str, seed: Seed, others: list[st
 def _first_clause(text: str) -> str:
     clause = re.split(r"[.;]", " ".join(text.split()))[0]
     return " ".join(clause.split()[:14]).rstrip(",")
-
-
-def _cap(name: str) -> str:
-    return name[:1].upper() + name[1:]
 
 
 def roman(n: int) -> str:

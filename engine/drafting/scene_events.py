@@ -157,13 +157,18 @@ def short_name(name: str) -> str:
     return name if len(words) < 2 or words[0].lower().rstrip(".") in TITLES else words[0]
 
 
+def capitalised(name: str) -> str:
+    """The name with its first letter in capitals, the rest as written: "You", "Isla"."""
+    return name[:1].upper() + name[1:]
+
+
 def fill(template: str, focus: str, other: str, at: str, thing: str, *, first_mention: bool = True) -> str:
     """A template with its slots filled: `other`'s whole name at its first mention (with
     `first_mention`), the short one after; the hero's verbs in the second person when `focus` is
     "you"."""
     if template.startswith("{F} ") and focus.lower() == "you":
         template = "{F} " + second_person(template[4:])
-    focus = focus[:1].upper() + focus[1:]
+    focus = capitalised(focus)
     other = other or "someone"
     if first_mention and "{O}" in template:
         head, tail = template.split("{O}", 1)
