@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib.resources import files
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import jinja2
 from pydantic import BaseModel, ConfigDict
@@ -192,6 +192,22 @@ class ContinuePrompt(PromptInput):
 
     template: ClassVar[str] = "continue.j2"
     words_left: int
+    pov: str = ""
+    # The scene goal again: a small model's later chunks drift from a goal said only at the start.
+    goal: str = ""
+
+
+class RewritePrompt(PromptInput):
+    """An author's selected passage of a scene, to be rewritten, expanded or described (with a note),
+    in the scene's own context: the summary before it, its bible lines and its goal."""
+
+    template: ClassVar[str] = "rewrite.j2"
+    summary: list[tuple[str, str]]
+    bible: list[str] = []
+    goal: str
+    passage: str
+    kind: Literal["rewrite", "expand", "describe"]
+    note: str = ""
     pov: str = ""
 
 

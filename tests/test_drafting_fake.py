@@ -39,6 +39,17 @@ def test_every_scene_drafted_once_with_summaries_in_caps(db_path):
     assert all(c["outcome"] == "ok" for c in store.calls(sid))
 
 
+def test_a_continuation_asks_again_for_the_scene_goal(db_path):
+    backend = FakeBackend()
+    seed = Seed(premise="A keeper and a letter.", scenes=2, target_words=1600, scene_words=800, seed=4)
+    store, sid = draft(db_path, seed, backend=backend)
+    goals = [s["goal"] for s in store.scenes(sid)]
+    asks = [h["messages"][-1].content for h in backend.history if h["json_schema"] is None]
+    follow_ups = [a for a in asks if a.startswith("Continue the scene from exactly where it stops")]
+    assert follow_ups
+    assert all(any(f"toward its goal ({g})" in a for g in goals) for a in follow_ups)
+
+
 def test_resume_after_a_crash_loses_and_duplicates_nothing(db_path, tmp_path):
     seed = Seed(premise="Two brothers and an island.", scenes=5, target_words=2000, scene_words=400, seed=9)
     _, ref_id = draft(tmp_path / "ref.db", seed)

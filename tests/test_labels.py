@@ -33,6 +33,12 @@ def invented(text: str) -> list[str]:
             "Unreserved:",
             "She told him everything about the letter.",
         ),
+        # A word in capitals before a title, from the lighthouse book on the event floor.
+        (
+            "MAGNESIS The Keeper of Gannarts: a young woman with a lamp.",
+            "MAGNESIS The Keeper of Gannarts:",
+            "A young woman with a lamp.",
+        ),
     ],
 )
 def test_the_issue_examples_are_caught_and_cut_to_their_text(text: str, label: str, clean: str) -> None:

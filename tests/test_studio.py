@@ -279,7 +279,7 @@ def test_an_outline_edit_with_problems_changes_nothing_and_a_good_one_makes_scen
     assert saved.status_code == 303 and saved.headers["location"].endswith("saved=1&stale_from=3")
     outline = client.get(saved.headers["location"]).text
     assert "The keeper burns the ledger at dawn." in outline and "Scenes from 3 on are stale" in outline
-    assert 'id="draft">Resume drafting<' in client.get(f"/stories/{story_id}").text  # stale work to redo
+    assert 'id="draft">Redo the stale parts<' in client.get(f"/stories/{story_id}").text  # stale work to redo
 
 
 def test_locks_and_versions_from_the_scene_page(client, tmp_path):
@@ -435,3 +435,324 @@ def test_the_studio_reads_what_its_workers_can_do_from_the_cli():
     assert has_option(root, "redraft", "cascade")
     assert not has_option(root, "resume", "no_such_option")
     assert not has_option(root, "no_such_command", "review")
+
+
+# what an author's trial found ----------------------------------------------------------------
+def test_numbers_no_book_has_answer_404_or_400_with_a_line(client, tmp_path):
+    story_id = _drafted_story(tmp_path)
+    huge = client.get(f"/stories/{story_id}/scenes/99999999999999999999999")
+    assert huge.status_code == 404 and "no such scene" in huge.text
+    assert client.get(f"/stories/{story_id}/scenes/0").status_code == 404
+    for version in ("²", "1e3", "99999999999999999999"):
+        bad = client.get(f"/stories/{story_id}/scenes/1", params={"version": version})
+        assert bad.status_code == 400 and "version: not a whole number" in bad.text
+    assert client.get(f"/stories/{story_id}/outline?saved=1&stale_from=²").status_code == 400
+    refused = _post(client, f"/stories/{story_id}/scenes/99999999999999999999999/lock", {"locked": "1"})
+    assert refused.status_code == 404
+    assert _post(client, f"/stories/{story_id}/scenes/1/use", {"version": "²"}).status_code == 400
+
+
+def test_a_deeply_nested_seed_is_a_problem_line_not_a_server_error(client):
+    nested = "title: T\npremise: p\nstyle: " + "[" * 3000 + "]" * 3000 + "\n"
+    page = _post(client, "/new", {"seed_text": nested, "action": "create"})
+    assert page.status_code == 400 and "nested too deeply" in page.text
+    assert "Harbor" not in client.get("/").text and "/stories/" not in client.get("/").text
+
+
+def test_a_paste_that_is_not_utf8_is_refused_like_an_upload(client):
+    body = f"csrf={_csrf(client)}&action=create&seed_text=title%3A+Caf%E9%0Apremise%3A+p%0A".encode()
+    page = client.post(
+        "/new",
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert page.status_code == 400 and "not UTF-8" in page.text
+    assert "/stories/" not in client.get("/").text
+
+
+def test_the_token_is_hidden_in_the_log_however_its_key_is_spelled():
+    for path in ("/?tok%65n=s3cret-s3cret&x=1", "/?x=1&%74oken=s3cret-s3cret", "/?token=s3cret-s3cret"):
+        record = logging.LogRecord(
+            "uvicorn.access",
+            logging.INFO,
+            "",
+            0,
+            '%s - "%s %s HTTP/%s" %d',
+            ("h", "GET", path, "1.1", 303),
+            None,
+        )
+        RedactTokens().filter(record)
+        assert "s3cret" not in record.getMessage() and "=(hidden)" in record.getMessage(), path
+
+
+def test_a_count_of_tokens_is_no_secret():
+    shown = redact({"bible_tokens": 200, "max_tokens": 64, "hf_token": "hf_x", "openai": {"token": "t"}})
+    assert shown == {
+        "bible_tokens": 200,
+        "max_tokens": 64,
+        "hf_token": "(hidden)",
+        "openai": {"token": "(hidden)"},
+    }
+
+
+def test_the_token_comes_from_a_file(runner, tmp_path):
+    short = tmp_path / "token"
+    short.write_text("short\n")
+    args = ["--backend", "fake", "studio", "--db", str(tmp_path / "s.db"), "--host", "0.0.0.0"]
+    result = runner.invoke(cli_app, [*args, "--token-file", str(short)])
+    assert result.exit_code == 2 and "--token: 5 characters" in result.output
+    result = runner.invoke(cli_app, [*args, "--token-file", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "--token-file" in result.output and "cannot read" in result.output
+    result = runner.invoke(cli_app, [*args, "--token-file", str(short), "--token", "x" * 20])
+    assert result.exit_code == 2 and "give the token once" in result.output
+
+
+def test_a_story_with_no_scene_offers_no_download(client, tmp_path):
+    created = _post(client, "/new", {"seed_text": SEED, "action": "create"})
+    story_id = created.headers["location"].rsplit("/", 1)[1]
+    page = client.get(f"/stories/{story_id}").text
+    assert 'id="no-exports"' in page and "/export/" not in page
+    assert client.get(f"/stories/{story_id}/export/md").status_code == 404
+    drafted = _drafted_story(tmp_path)
+    assert 'id="export-md"' in client.get(f"/stories/{drafted}").text
+
+
+def test_a_locked_scene_keeps_its_version_and_an_import_says_your_text(client, tmp_path):
+    story_id = _drafted_story(tmp_path)
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        story.import_scene(1, "My own words for this scene, every one of them mine.")
+    _post(client, f"/stories/{story_id}/scenes/1/lock", {"locked": "1"})
+    page = client.get(f"/stories/{story_id}/scenes/1").text
+    assert "your text" in page
+    assert re.search(r'id="use-1" disabled', page)
+    refused = _post(client, f"/stories/{story_id}/scenes/1/use", {"version": "1"})
+    assert refused.status_code == 409 and "locked" in refused.text
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        assert story.scene(1).version == 2
+
+
+def test_an_outline_saved_while_a_worker_drafts_comes_back_with_the_text(tmp_path):
+    story_id = _drafted_story(tmp_path)
+
+    class Busy(Supervisor):
+        def busy(self, story_id: str) -> bool:
+            return True
+
+    config = _config(tmp_path)
+    with TestClient(create_app(config, Busy(config)), base_url="http://127.0.0.1:8765") as c:
+        edited = "# my careful edit, kept\nacts: []\n"
+        page = _post(c, f"/stories/{story_id}/outline/edit", {"outline_text": edited})
+    assert page.status_code == 409
+    assert "my careful edit, kept" in page.text and "stop it, then save again" in page.text
+
+
+def test_the_outline_page_goes_on_drafting_after_a_save(client, tmp_path):
+    story_id = _drafted_story(tmp_path)
+    assert 'id="continue-drafting"' not in client.get(f"/stories/{story_id}/outline").text
+    page = client.get(f"/stories/{story_id}/outline?saved=1&stale_from=2").text
+    assert 'id="continue-drafting"' in page and f'action="/stories/{story_id}/draft"' in page
+
+
+def test_the_panel_never_says_writing_a_scene_it_will_not_write(tmp_path):
+    from novelcraft.studio.reads import current_work
+    from novelcraft.studio.workers import WorkerState
+
+    story_id = _drafted_story(tmp_path)
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        # An outline run ends at the outline; a run with every scene written is closing the book.
+        outline_run = current_work(story, WorkerState(state="running", kind="outline"))
+        assert outline_run["phase"] == "preparing the world and the outline" and outline_run["scene"] is None
+        finishing = current_work(story, WorkerState(state="running", kind="resume"))
+        assert finishing == {"phase": "finishing the book", "scene": None, "goal": None, "chapter": None}
+
+
+# the author's desk ---------------------------------------------------------------------------
+def _edit_form(client: TestClient, story_id: str, number: int) -> tuple[str, str]:
+    form = client.get(f"/stories/{story_id}/scenes/{number}/edit").text
+    text = html.unescape(re.search(r'<textarea id="scene_text"[^>]*>(.*?)</textarea>', form, re.S).group(1))
+    return text, re.search(r'name="based_on" value="(\d+)"', form).group(1)
+
+
+def test_an_edited_scene_is_a_new_version_and_the_summaries_after_it_go_stale(client, tmp_path):
+    story_id = _drafted_story(tmp_path)
+    text, based_on = _edit_form(client, story_id, 2)
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        assert text == story.scene(2).text and based_on == "1"
+        assert story.summarised() == {1, 2, 3}
+    edited = text.replace(text.split()[0], "Nobody", 1) + "\n\nAnd then the lamp went out."
+    saved = _post(client, f"/stories/{story_id}/scenes/2/edit", {"scene_text": edited, "based_on": based_on})
+    assert saved.status_code == 303 and saved.headers["location"].endswith("/scenes/2?saved=2")
+    page = client.get(saved.headers["location"]).text
+    assert 'id="scene-saved"' in page and "summaries from scene 2 on are stale" in page
+    assert f'data-clear-draft="novelcraft-draft:{story_id}:2"' in page
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        scene = story.scene(2)
+        assert scene.version == 2 and scene.source == "author" and scene.text == edited.strip()
+        assert story.scene(2, 1).text == text  # the model's version is kept
+        assert story.summarised() == {1}  # scene 2's summary and those after it are recomputed on resume
+    assert "your text" in page
+
+
+def test_an_edit_that_conflicts_or_cannot_be_saved_comes_back_whole(client, tmp_path):
+    story_id = _drafted_story(tmp_path)
+    text, based_on = _edit_form(client, story_id, 1)
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        story.redraft(1)  # a redraft finished while the author was editing
+    mine = "My version of the scene, which I will not lose."
+    refused = _post(client, f"/stories/{story_id}/scenes/1/edit", {"scene_text": mine, "based_on": based_on})
+    assert refused.status_code == 409
+    assert "is at version 2 now, not 1" in html.unescape(refused.text) and mine in refused.text
+    assert 'name="based_on" value="2"' in refused.text  # saving again makes it the newest version
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        assert story.scene(1).version == 2 and len(story.versions(1)) == 2
+    again = _post(client, f"/stories/{story_id}/scenes/1/edit", {"scene_text": mine, "based_on": "2"})
+    assert again.status_code == 303
+    empty = _post(client, f"/stories/{story_id}/scenes/1/edit", {"scene_text": "  ", "based_on": "3"})
+    assert empty.status_code == 400 and "the imported text is empty" in empty.text
+    _post(client, f"/stories/{story_id}/scenes/1/lock", {"locked": "1"})
+    locked = _post(client, f"/stories/{story_id}/scenes/1/edit", {"scene_text": mine + "!", "based_on": "3"})
+    assert locked.status_code == 409 and "is locked" in locked.text and mine + "!" in locked.text
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        assert [v.version for v in story.versions(1)] == [1, 2, 3] and story.scene(1).text == mine
+
+
+def test_two_versions_side_by_side_word_by_word(client, tmp_path):
+    from novelcraft.studio.diff import word_diff
+
+    pieces = word_diff("The keeper lit the lamp.\n\nShe slept.", "The old keeper lit a lamp.\n\nShe slept.")
+    assert [(p.op, p.text) for p in pieces] == [
+        ("same", "The"),
+        ("added", " old"),
+        ("same", " keeper lit"),
+        ("removed", " the"),
+        ("added", " a"),
+        ("same", " lamp.\n\nShe slept."),
+    ]
+    story_id = _drafted_story(tmp_path)
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        first = story.scene(2).text
+        story.import_scene(2, first.replace(first.split()[1], "<b>lantern</b>", 1))
+    page = client.get(f"/stories/{story_id}/scenes/2").text
+    assert 'id="diff-1"' in page
+    diff = client.get(f"/stories/{story_id}/scenes/2/diff").text  # the older against the one in use
+    assert "version 1 against 2" in diff
+    assert (
+        "<ins> &lt;b&gt;lantern&lt;/b&gt;</ins>" in diff
+        and f"<del> {html.escape(first.split()[1])}</del>" in diff
+    )
+    assert 'id="diff-use-1"' in diff
+    assert _post(client, f"/stories/{story_id}/scenes/2/use", {"version": "1"}).status_code == 303
+    assert client.get(f"/stories/{story_id}/scenes/2/diff?a=9").status_code == 404
+
+
+def _route_paths(story_id: str) -> list[tuple[str, str]]:
+    from novelcraft.studio.routes import ROUTES
+
+    values = {"story_id": story_id, "number:int": "1", "name": "words", "fmt": "md"}
+    out = []
+    for route in ROUTES:
+        path = re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], route.path)
+        out += [(method, path) for method in sorted(route.methods or ()) if method != "HEAD"]
+    return out
+
+
+def test_every_post_route_needs_its_csrf_token_and_every_route_the_studio_token(tmp_path):
+    story_id = _drafted_story(tmp_path)
+    routes = _route_paths(story_id)
+    posts = [path for method, path in routes if method == "POST"]
+    assert {"/new", f"/stories/{story_id}/scenes/1/edit"} <= set(posts)
+    with TestClient(create_app(_config(tmp_path)), base_url="http://127.0.0.1:8765") as c:
+        c.get("/")  # the CSRF cookie
+        for path in posts:
+            assert c.post(path, data={}).status_code == 403, path
+            assert c.post(path, data={"csrf": "forged"}).status_code == 403, path
+    token = "a-long-enough-studio-token"
+    config = StudioConfig(**{**_config(tmp_path).__dict__, "host": "0.0.0.0", "token": token})
+    with TestClient(create_app(config), base_url="http://192.0.2.1:8765") as c:
+        for method, path in routes:
+            assert c.request(method, path).status_code == 401, (method, path)
+
+
+def test_a_save_cut_off_half_way_leaves_the_scene_as_it_was(client, tmp_path, monkeypatch):
+    from novelcraft.runtime.store import Store
+
+    story_id = _drafted_story(tmp_path)
+    text, based_on = _edit_form(client, story_id, 1)
+    real = Store.save_scene
+
+    def dies_after_writing(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        raise KeyboardInterrupt  # the process stopped between the version's write and the commit
+
+    monkeypatch.setattr(Store, "save_scene", dies_after_writing)
+    with Story.open(story_id, tmp_path / "stories.db") as story, pytest.raises(KeyboardInterrupt):
+        story.import_scene(1, "Half of an edit.", based_on=int(based_on))
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        assert [v.version for v in story.versions(1)] == [1] and story.scene(1).text == text
+        assert story.summarised() == {1, 2, 3}
+
+
+def test_the_whole_book_reads_chapter_by_chapter(client, tmp_path):
+    story_id = _drafted_story(tmp_path)
+    page = client.get(f"/stories/{story_id}/read").text
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        scenes = story.scenes()
+        chapters = list(dict.fromkeys(s.chapter_title for s in scenes))
+    assert re.findall(r'<nav class="chapters".*?</nav>', page, re.S)
+    assert [html.unescape(t) for t in re.findall(r'<a href="#chapter-\d+">(.*?)</a>', page)] == chapters
+    body = html.unescape(re.sub(r"<[^>]+>", " ", page))
+    for scene in scenes:
+        assert " ".join(scene.text.split()[:12]) in " ".join(body.split())
+    assert [int(n) for n in re.findall(r'id="scene-(\d+)"', page)] == [s.idx + 1 for s in scenes]
+    created = _post(client, "/new", {"seed_text": SEED, "action": "create"})
+    empty = client.get(created.headers["location"] + "/read").text
+    assert "No scene drafted yet." in empty
+
+
+def test_a_selected_passage_is_rewritten_then_accepted_or_discarded(client, tmp_path):
+    story_id = _drafted_story(tmp_path)
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        text = story.scene(2).text
+    passage = " ".join(text.split()[5:25])
+    asked = _post(
+        client,
+        f"/stories/{story_id}/scenes/2/rewrite",
+        {"passage": passage, "kind": "expand", "note": "more menace"},
+    )
+    assert asked.status_code == 200 and 'id="rewrite-proposal"' in asked.text
+    proposal = html.unescape(re.search(r'name="proposal" value="([^"]*)"', asked.text).group(1))
+    assert proposal.strip() and html.escape(passage, quote=False) in asked.text
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        calls = [c for c in story.store.calls(story_id) if c["template"] == "rewrite.j2"]
+        assert len(calls) == 1 and calls[0]["scene_index"] == 1 and calls[0]["outcome"] == "ok"
+        assert len(story.versions(2)) == 1  # asking changes nothing
+
+    accepted = _post(
+        client,
+        f"/stories/{story_id}/scenes/2/rewrite/accept",
+        {"passage": passage, "proposal": proposal, "based_on": "1"},
+    )
+    assert accepted.status_code == 303 and accepted.headers["location"].endswith("?saved=2")
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        scene = story.scene(2)
+        assert scene.version == 2 and scene.source == "rewrite"
+        assert proposal.strip() in scene.text and " ".join(text.split()[:5]) in scene.text
+    # A second acceptance of a proposal made for version 1: the scene has changed since.
+    again = _post(
+        client,
+        f"/stories/{story_id}/scenes/2/rewrite/accept",
+        {"passage": proposal, "proposal": "Another take.", "based_on": "1"},
+    )
+    assert again.status_code == 409 and "ask for the rewrite again" in again.text
+
+
+def test_a_rewrite_asks_only_for_a_passage_of_the_scene(client, tmp_path):
+    story_id = _drafted_story(tmp_path)
+    path = f"/stories/{story_id}/scenes/1/rewrite"
+    assert _post(client, path, {"passage": "", "kind": "rewrite"}).status_code == 400
+    missing = _post(client, path, {"passage": "words that are in no scene at all", "kind": "rewrite"})
+    assert missing.status_code == 400 and "not in the scene's text" in html.unescape(missing.text)
+    assert _post(client, path, {"passage": "x", "kind": "summon"}).status_code == 400
+    with Story.open(story_id, tmp_path / "stories.db") as story:
+        assert not [c for c in story.store.calls(story_id) if c["template"] == "rewrite.j2"]

@@ -379,3 +379,85 @@ def _downloaded(folder: Path, suffix: str, timeout: float = 60) -> Path:
             return done[0]
         time.sleep(0.1)
     raise AssertionError(f"no {suffix} downloaded: {list(folder.iterdir())}")
+
+
+def test_a_scene_edited_in_the_browser(tmp_path, browser):
+    """Type into a scene and save; a reload keeps unsaved text; a save that conflicts with a version
+    made meanwhile comes back with the text; two versions side by side, and one picked from there."""
+    from novelcraft.core.seedfile import parse_seed
+    from novelcraft.settings.config import resolve_settings
+    from novelcraft.story.novel import Story
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    db = tmp_path / "stories.db"
+    settings = resolve_settings(env={}, flags={"backend": "fake", "db": db})
+    with Story.start(parse_seed(GOOD_SEED), settings) as story:
+        story.draft()
+        story_id = story.id
+    scene_path = f"/stories/{story_id}/scenes/2"
+    with StudioProcess(db, latency_ms=50) as studio:
+        pages = Pages(browser, studio.url, shots)
+        pages.go(scene_path)
+        original = pages.text("article.prose")
+        pages.submit("#edit-scene")
+        area = pages.find("#scene_text")
+        assert area.get_attribute("value").split() == original.split()
+        area.send_keys(" The lamp went out, and nobody on the rock said a word.")
+        pages.shot("scene-editing")
+
+        # A reload (or a closed tab) keeps what was typed: it comes back from this browser.
+        pages.driver.refresh()
+        pages.wait().until(lambda _: pages.find("#draft-restored").is_displayed())
+        assert pages.find("#scene_text").get_attribute("value").endswith("nobody on the rock said a word.")
+        pages.shot("scene-draft-restored")
+        pages.submit("#save-scene")
+        assert "Saved as version 2" in pages.text("#scene-saved")
+        assert pages.text("#version") == "version 2" and "your text" in pages.text("p.meta")
+        assert pages.text("article.prose").endswith("nobody on the rock said a word.")
+        assert _versions(db)[1] == 2
+        pages.shot("scene-saved")
+        pages.go(scene_path + "/edit")
+        assert not pages.find("#draft-restored").is_displayed()  # the saved draft is gone
+
+        # A version made while the author edits (a redraft finishing): the save is refused, text kept.
+        pages.find("#scene_text").send_keys(" Then the fog came in.")
+        with Story.open(story_id, db) as story:
+            story.import_scene(2, "A version written meanwhile, somewhere else.")
+        pages.submit("#save-scene")
+        assert "is at version 3 now, not 2" in pages.text("#problems")
+        assert pages.find("#scene_text").get_attribute("value").endswith("Then the fog came in.")
+        assert _versions(db)[1] == 3
+        pages.shot("scene-edit-conflict")
+
+        # The model's version against the author's, word by word; the model's is picked again.
+        pages.go(scene_path + "/diff?a=1&b=2")
+        added = " ".join(e.text for e in pages.finds("#diff ins"))
+        assert "The lamp went out, and nobody on the rock said a word." in added
+        pages.shot("scene-diff")
+        pages.submit("#diff-use-1")
+        assert pages.text("#version") == "version 1" and _versions(db)[1] == 1
+
+        # A selected paragraph rewritten on the fake backend: discarded once, then accepted.
+        first = pages.finds("#scene-prose p")[0].text
+        for choice in ("#discard-rewrite", "#accept-rewrite"):
+            _select_first_paragraph(pages)
+            pages.wait().until(lambda _: pages.find("#rewrite-selection").is_enabled())
+            pages.find("#rewrite-note").send_keys("more menace")
+            pages.submit("#rewrite-selection")
+            assert pages.text("#rewrite-original").split() == first.split()
+            assert pages.text("#rewrite-proposal")
+            pages.shot("scene-rewrite")
+            pages.submit(choice)
+        assert "Saved as version 4" in pages.text("#scene-saved") and _versions(db)[1] == 4
+        assert first not in pages.text("#scene-prose")
+        assert query(db, "select count(*) from calls where template = 'rewrite.j2'") == [(2,)]
+        pages.shot("scene-rewritten")
+    print(f"\nscreenshots: {shots}")
+
+
+def _select_first_paragraph(pages) -> None:
+    pages.driver.execute_script(
+        "var r = document.createRange(); r.selectNodeContents(document.querySelector('#scene-prose p'));"
+        "var s = window.getSelection(); s.removeAllRanges(); s.addRange(r);"
+    )

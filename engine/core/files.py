@@ -1,5 +1,5 @@
-"""Files: the project's one atomic-write helper (a crash never leaves half of a file), and the one reader
-of TOML-or-YAML settings files (config, expert registries)."""
+"""Files: the project's one atomic-write helper (a crash never leaves half of a file), the one reader
+of TOML-or-YAML settings files (config, expert registries), and the one YAML loader."""
 
 from __future__ import annotations
 
@@ -51,6 +51,17 @@ def parse_toml_or_yaml(text: str, path: Path) -> object:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         raise ValueError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def load_yaml(text: str) -> object:
+    """yaml.safe_load, where nesting too deep for the parser's recursion ("[[[[...") is a YAML error
+    like any other (it raised RecursionError, which no caller expects from a syntax problem)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None

@@ -255,8 +255,9 @@ SENTENCE_CLOSE = re.compile(r"(?:[.!?…:]|[.!?…][\"'”’)\]*_]+)[ \t]*$")
 
 
 def _label_shape(label: str) -> bool:
-    """ALL CAPS (any one to three words), one capitalised word that does not open prose, or two to
-    three words in Title Case; never a letter's salutation ("Dear Sir", "My dear Madam")."""
+    """ALL CAPS (any one to three words), one capitalised word that does not open prose, two to
+    three words in Title Case, or a word in capitals before one of those; never a letter's salutation
+    ("Dear Sir", "My dear Madam")."""
     parts = label.split()
     letters = [c for c in label if c.isalpha()]
     if any(p.lower() == "dear" for p in parts) or (len(parts) > 1 and NUMBERED.match(parts[-1])):
@@ -264,6 +265,9 @@ def _label_shape(label: str) -> bool:
     if all(c.isupper() for c in letters):
         # "I:" or "A:" is too short to tell a label from a sentence.
         return len(letters) >= 2
+    if len(parts) > 1 and sum(c.isalpha() for c in parts[0]) >= 2 and parts[0].isupper():
+        # A shouted word before a title: "MAGNESIS The Keeper of Gannets:".
+        return _label_shape(" ".join(parts[1:]))
     if len(parts) > MAX_TITLE_CASE_LABEL_WORDS:
         return False
     if len(parts) == 1:

@@ -8,6 +8,7 @@ import yaml
 from pydantic import ValidationError
 
 from novelcraft.core.errors import InputError, prefixed, validation_lines
+from novelcraft.core.files import load_yaml
 from novelcraft.core.schema import Seed
 
 
@@ -31,7 +32,7 @@ def parse_seed(text: str) -> Seed:
     if text.lstrip().startswith("---"):
         text, body = _front_matter(text.lstrip())
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

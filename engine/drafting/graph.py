@@ -26,10 +26,12 @@ from novelcraft.drafting.adherence_check import goal_flag, scene_lift
 from novelcraft.drafting.bible import Bible, SceneReview, lines_for_scene, merge, new_name_updates, verified
 from novelcraft.drafting.context import BookContext
 from novelcraft.drafting.expert_scene import draft_with_expert, route_scene
-from novelcraft.drafting.guard import book_paragraphs_of
+from novelcraft.drafting.guard import Cut, book_paragraphs_of
+from novelcraft.drafting.names import name_variants, renamed
 from novelcraft.drafting.outline import plan_outline
 from novelcraft.drafting.planning import plan_structured
 from novelcraft.drafting.review import REVIEW_MAX_TOKENS, review_scene
+from novelcraft.drafting.rewrite import RewriteKind, answer_tokens, rewrite_passage
 from novelcraft.drafting.scene import (
     SceneDraft,
     SceneRequest,
@@ -43,7 +45,7 @@ from novelcraft.drafting.summary import field_specs, update_summary
 from novelcraft.experts.router import RouteDecision
 from novelcraft.experts.setup import ExpertRouting
 from novelcraft.metrics.cast import ner_available, person_names
-from novelcraft.prompts import ScenePrompt, SummaryPrompt, summary_lines, system_message
+from novelcraft.prompts import RewritePrompt, ScenePrompt, SummaryPrompt, summary_lines, system_message
 from novelcraft.runtime.calls import ModelClient, call_note
 from novelcraft.runtime.sqlite import BUSY_TIMEOUT_S, enable_wal, tune
 from novelcraft.runtime.store import Store
@@ -224,6 +226,7 @@ class Drafter:
             )
             with call_note(note):
                 draft, adapter = self.draft_over_floor(request, decision)
+            draft = self.one_name_each(draft, bible)
             # Only a take that may still be redrafted for its goal, or the redraft of one, is measured:
             # the continuity review's redrafts after that are not (an embedding pass each).
             may_redraft = missed is None and not self.goal_redraft_spent(idx)
@@ -266,6 +269,47 @@ class Drafter:
             )
             if not again:
                 return
+
+    def one_name_each(self, draft: SceneDraft, bible: Bible) -> SceneDraft:
+        """The take with each variant of a known character's name written as that name (see
+        novelcraft.drafting.names), every rename recorded as a cut of kind "name"."""
+        if not (self.settings.continuity and ner_available()):
+            return draft
+        cast = [c.name for c in self.context.seed.characters]
+        renames = name_variants(person_names([draft.text], cast)[0], bible, cast)
+        if not renames:
+            return draft
+        cuts = [Cut(kind="name", text=f"{variant} -> {name}") for variant, name in renames.items()]
+        text = renamed(draft.text, renames)
+        return draft.model_copy(
+            update={
+                "text": text,
+                "words": count_words(text),
+                "turns": [renamed(turn, renames) for turn in draft.turns],
+                "cuts": [*draft.cuts, *cuts],
+            }
+        )
+
+    def rewrite(self, idx: int, passage: str, kind: RewriteKind, note: str, adapter: str | None) -> str:
+        """A proposal for an author's passage of scene idx, asked with the scene's own context: the
+        summary before it (the latest kept, when an edit made it stale), its bible lines and goal."""
+        ctx = self.context
+        summary = (self.store.summary_after(self.story_id, idx - 1) if idx else None) or RunningSummary()
+        scene = self.scene_prompt_for(idx, summary, self.bible_before(idx))
+        prompt = RewritePrompt(
+            summary=scene.summary,
+            bible=scene.bible,
+            goal=scene.goal,
+            passage=passage.strip(),
+            kind=kind,
+            note=note.strip(),
+            pov=scene.pov,
+        )
+        variant = len(self.store.scene_versions(self.story_id, idx))
+        sampling = self.sampling_for(
+            answer_tokens(passage, kind), call_seed(ctx.seed.sampling_seed, "rewrite", idx, variant, passage)
+        )
+        return rewrite_passage(self.client, ctx.system, prompt, sampling, scene_index=idx, adapter=adapter)
 
     def draft_over_floor(
         self, request: SceneRequest, decision: RouteDecision | None

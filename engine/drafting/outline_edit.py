@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from novelcraft.core.errors import InputError, prefixed, validation_lines
+from novelcraft.core.files import load_yaml
 from novelcraft.core.schema import Outline, Seed
 
 # The same bounds a seed's `scenes` has: an edited outline cannot ask for a book the engine refuses.
@@ -27,7 +28,7 @@ def parse_outline(text: str, source: str = "outline") -> Outline:
     import yaml
 
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

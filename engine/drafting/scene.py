@@ -116,7 +116,10 @@ def scene_conversation(system: Message, prompt: ScenePrompt, turns: list[str] | 
         if k:
             left = prompt.target_words - count_words(written)
             messages.append(
-                Message(role="user", content=ContinuePrompt(words_left=left, pov=prompt.pov).render())
+                Message(
+                    role="user",
+                    content=ContinuePrompt(words_left=left, pov=prompt.pov, goal=prompt.goal).render(),
+                )
             )
         messages.append(Message(role="assistant", content=turn))
         written = join_chunks(written, turn)
@@ -296,7 +299,10 @@ def draft_scene(client: ModelClient, system: Message, request: SceneRequest) -> 
         left = prompt.target_words - count_words(written)
         follow_up = [
             *scene_conversation(system, prompt, [written]),
-            Message(role="user", content=ContinuePrompt(words_left=left, pov=prompt.pov).render()),
+            Message(
+                role="user",
+                content=ContinuePrompt(words_left=left, pov=prompt.pov, goal=prompt.goal).render(),
+            ),
         ]
         room = client.room(follow_up)
         if room is None or room >= MIN_CONTINUATION_TOKENS:

@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from novelcraft.core.errors import InputError, prefixed, validation_lines
-from novelcraft.core.files import parse_toml_or_yaml, write_atomic
+from novelcraft.core.files import load_yaml, parse_toml_or_yaml, write_atomic
 
 if TYPE_CHECKING:
     from novelcraft.settings.config import Settings
@@ -271,7 +271,7 @@ def upsert_expert(path: Path, entry: dict[str, Any]) -> str:
     if path.suffix == ".toml":
         raise InputError(f"{path}: appending experts is done for YAML registries; add it by hand to TOML")
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    data = (yaml.safe_load(text) if text.strip() else None) or {}
+    data = (load_yaml(text) if text.strip() else None) or {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping with 'experts'")
     experts = list(data.get("experts") or [])

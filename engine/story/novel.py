@@ -46,10 +46,12 @@ from novelcraft.runtime.calls import (
 from novelcraft.runtime.store import Store, storage_failure
 from novelcraft.settings.backend import open_backend
 from novelcraft.settings.config import Settings, resolve_settings, save_config
+from novelcraft.settings.experts import load_registry
 from novelcraft.story.export import ExportFormat, export_story
 
 if TYPE_CHECKING:
     from novelcraft.drafting.graph import Drafter
+    from novelcraft.drafting.rewrite import RewriteKind
 
 OnUpdate = Callable[[str, dict], None]
 # What stops a draft without being a bug: the story is marked failed and can be resumed.
@@ -62,6 +64,10 @@ class DraftFailed(NovelcraftError):
     def __init__(self, story_id: str, cause: BaseException) -> None:
         super().__init__(f"story {story_id}: {cause}")
         self.story_id = story_id
+
+
+class VersionConflict(InputError):
+    """An author's edit of a scene that changed meanwhile: nothing was saved."""
 
 
 def check_world_budget(seed: Seed, count_tokens: Callable[[str], int], source: str = "seed") -> None:
@@ -655,17 +661,80 @@ class Story:
         self.store.use_version(self.id, idx, version)
         self.store.invalidate_from(self.id, idx, stale_scenes_after=False)
 
-    def import_scene(self, scene: int, text: str) -> int:
-        """An author's own text as a new version of the scene, used by the book; returns the version."""
+    def import_scene(self, scene: int, text: str, based_on: int | None = None, source: str = "author") -> int:
+        """An author's own text as a new version of the scene, used by the book; returns the version.
+
+        `based_on`: the version the author's text was edited from. When the book uses another one by
+        now (a redraft finished meanwhile), nothing is saved and VersionConflict says which."""
         idx = self._scene_index(scene)
         if not text.strip():
             raise InputError(f"story {self.id} scene {scene}: the imported text is empty")
-        row = self.store.scene(self.id, idx)
-        plan = {k: row[k] for k in ("chapter_index", "chapter_title", "goal")}
-        self.store.invalidate_from(self.id, idx, stale_scenes_after=False)
-        return self.store.save_scene(
-            self.id, idx, text=text.strip(), words=count_words(text), source="author", **plan
-        )
+        with self.store.transaction():  # the check and the save land together
+            row = self.store.scene(self.id, idx)
+            if based_on is not None and row["version"] != based_on:
+                raise VersionConflict(
+                    f"story {self.id} scene {scene} is at version {row['version']} now, not {based_on}:"
+                    " it changed after you opened it"
+                )
+            plan = {k: row[k] for k in ("chapter_index", "chapter_title", "goal")}
+            self.store.invalidate_from(self.id, idx, stale_scenes_after=False)
+            return self.store.save_scene(
+                self.id, idx, text=text.strip(), words=count_words(text), source=source, **plan
+            )
+
+    def rewrite(
+        self,
+        scene: int,
+        passage: str,
+        kind: RewriteKind = "rewrite",
+        note: str = "",
+        *,
+        expert: str | None = None,
+        settings: Settings | None = None,
+        backend: Backend | None = None,
+    ) -> str:
+        """The model's proposal for `passage` of scene `scene` (rewritten, expanded or described, with
+        the author's `note`), through a style expert's adapter when `expert` names one. The call is
+        recorded and budgeted like every other; nothing is saved (see accept_rewrite)."""
+        from novelcraft.drafting.rewrite import replace_passage
+
+        idx = self._scene_index(scene)
+        if replace_passage(self.store.scene(self.id, idx)["text"], passage, "") is None:
+            raise InputError(
+                f"story {self.id} scene {scene}: the selected passage is not in the scene's text"
+            )
+        settings = settings or self.settings()
+        adapter = self._expert_adapter(settings, expert) if expert else None
+        try:
+            proposal = self._drafter(settings, backend).rewrite(idx, passage, kind, note, adapter)
+        except DRAFT_FAILURES as exc:
+            raise DraftFailed(self.id, exc) from exc
+        if not proposal.strip():
+            raise DraftFailed(self.id, ModelOutputError("the model's answer was empty after the guard"))
+        return proposal
+
+    def _expert_adapter(self, settings: Settings, name: str) -> str:
+        """The adapter a style expert writes through: its name, as backends know experts by name."""
+        registry = load_registry(settings.experts)
+        names = registry.names() if registry else []
+        if name not in names:
+            raise InputError(
+                f"expert {name!r}: no such style expert ({', '.join(names) or 'none configured'})"
+            )
+        return name
+
+    def accept_rewrite(self, scene: int, passage: str, proposal: str, based_on: int) -> int:
+        """The scene with `passage` replaced by an accepted `proposal`: a new version the book uses,
+        refused (VersionConflict) when the scene changed after the proposal was asked for."""
+        from novelcraft.drafting.rewrite import replace_passage
+
+        idx = self._scene_index(scene)
+        text = replace_passage(self.store.scene(self.id, idx)["text"], passage, proposal)
+        if text is None:
+            raise InputError(
+                f"story {self.id} scene {scene}: the selected passage is not in the scene's text"
+            )
+        return self.import_scene(scene, text, based_on=based_on, source="rewrite")
 
     def lock(self, scene: int, locked: bool = True) -> None:
         self.store.set_scene_flags(self.id, self._scene_index(scene), locked=int(locked))

@@ -16,6 +16,7 @@ from novelcraft.studio.config import (
     TOKEN_ENV,
     StudioConfig,
     check_bind,
+    token_from_file,
     worker_args_from,
 )
 
@@ -40,6 +41,13 @@ def studio_command(
             help="A secret every request must carry (required with a non-loopback --host).",
         ),
     ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            show_default=False,
+            help=f"Read the token from this file's first line (like {TOKEN_ENV}, it stays out of `ps`).",
+        ),
+    ] = None,
     workers: Annotated[
         int, typer.Option(help="Stories drafted at once; more wait in line.", min=1)
     ] = DEFAULT_WORKERS,
@@ -47,6 +55,8 @@ def studio_command(
     """A local web page to start, watch, steer and read drafting sessions."""
     from novelcraft.studio.server import serve
 
+    if token_file is not None:
+        token = token_from_file(token_file, given=token)
     check_bind(host, token)
     settings = settings_for(ctx)
     if db is not None:

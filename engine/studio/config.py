@@ -28,6 +28,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def token_from_file(path: Path, given: str | None = None) -> str:
+    """The token on the first line of `path`: a file keeps it out of the process list, where `--token`
+    on a command line is visible to every user of the machine."""
+    if given is not None:
+        raise InputError(f"--token-file {path}: give the token once, by --token, {TOKEN_ENV} or the file")
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"--token-file {path}: cannot read: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    token = lines[0].strip() if lines else ""
+    if not token:
+        raise InputError(f"--token-file {path}: the first line is empty")
+    return token
+
+
 def check_bind(host: str, token: str | None) -> None:
     """Refuse, before anything listens, a studio that other machines could use without a token."""
     if token is not None and len(token) < MIN_TOKEN_CHARS:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 # Values under these setting names are never shown, whatever the backend calls them; a name that
 # ends in _env (api_key_env) holds the name of a variable, never its value, and is shown.
-SECRET_NAME = re.compile(r"(api_?key|token|secret|password|credential)", re.I)
+# A key that holds a secret: "api_key", "hf_token", "token"; not a count of tokens ("bible_tokens").
+SECRET_NAME = re.compile(r"(api_?key|(?:^|_)token$|secret|password|credential)", re.I)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def current_work(story: Story, worker: WorkerState) -> dict[str, Any]:
     outline yet is preparing; a scene without its summary is being summarised; else the first scene
     missing (or stale) is being written. A redraft names its own scene."""
     outline = story.outline_if_any()
-    if outline is None:
+    if outline is None or worker.kind == "outline":
+        # An outline run ends at the outline: it writes no scene, whatever the store holds.
         return {"phase": "preparing the world and the outline", "scene": None, "goal": None, "chapter": None}
     summarised = {number - 1 for number in story.summarised()}
     drafted = {scene.idx for scene in story.scenes() if not scene.stale}
@@ -109,6 +111,9 @@ def current_work(story: Story, worker: WorkerState) -> dict[str, Any]:
         phase, idx = "summarising", unsummarised[0]
     else:
         phase, idx = "writing", next((i for i in range(len(outline.scene_goals())) if i not in drafted), None)
+        if idx is None:
+            # Every scene written and summarised: the run is saving and closing the book.
+            phase = "finishing the book"
     work: dict[str, Any] = {"phase": phase, "scene": None, "goal": None, "chapter": None}
     goals = outline.scene_goals()
     if idx is not None and idx < len(goals):
@@ -204,6 +209,19 @@ def scene_view(current: Scene, shown: Scene, number: int, floor: int) -> dict:
         "stale": current.stale,
         "floor": floor if shown.words < floor else None,
     }
+
+
+def manuscript(story: Story) -> list[dict]:
+    """The drafted book for reading: chapters in order, each with its scenes' paragraphs."""
+    chapters: list[dict] = []
+    for scene in story.scenes():
+        index = scene.chapter_index or 0
+        if not chapters or chapters[-1]["index"] != index:
+            title = scene.chapter_title or f"Chapter {index + 1}"
+            chapters.append({"index": index, "number": len(chapters) + 1, "title": title, "scenes": []})
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", scene.text) if p.strip()]
+        chapters[-1]["scenes"].append({"number": scene.idx + 1, "paragraphs": paragraphs})
+    return chapters
 
 
 def shown_settings(story: Story) -> dict:

@@ -1,7 +1,9 @@
 """The studio's pages and actions: each handler opens the story, calls the Story API (or a read in
 novelcraft.studio.reads), and renders a template or redirects. Drafting, redrafting and outlining are
-handed to the worker supervisor; nothing slow runs inside a request but an export and the metrics.
-A story whose worker runs is not edited under it: its outline, versions and locks wait (409)."""
+handed to the worker supervisor; nothing slow runs inside a request but an export, the metrics and a
+selection's rewrite (one model call, in a thread off the event loop). A story whose worker runs is not
+edited under it: its outline, versions, locks and texts wait (409), and a refused text comes back in
+its form."""
 
 from __future__ import annotations
 
@@ -27,10 +29,13 @@ from novelcraft.core.errors import InputError, NovelcraftError, StoreError, Stor
 from novelcraft.core.schema import Scene
 from novelcraft.core.seedfile import parse_seed
 from novelcraft.drafting.outline_edit import outline_yaml
+from novelcraft.settings.config import Settings
+from novelcraft.settings.experts import load_registry
 from novelcraft.story.export import ExportFormat
-from novelcraft.story.novel import Story
+from novelcraft.story.novel import DraftFailed, Story, VersionConflict
 from novelcraft.studio import reads
 from novelcraft.studio.charts import CHARTS, chart_png
+from novelcraft.studio.diff import word_diff
 from novelcraft.studio.evaluation import metric_rows
 from novelcraft.studio.security import CSRF_FIELD, form_post
 from novelcraft.studio.yamlform import EXAMPLE_SEED, annotate, decode_upload, problems_of
@@ -90,6 +95,39 @@ def _drafted_scene(story: Story, number: int, version: int | None = None) -> Sce
         raise HTTPException(404, exc.lines[0]) from None
 
 
+# Scene and version numbers past this are no scene of any book (and past SQLite's integers, an error).
+MAX_NUMBER = 10**9
+
+
+def scene_number(request: Request) -> int:
+    """The scene number of the address; one no book has is 404, however large."""
+    number = request.path_params["number"]
+    if not 1 <= number <= MAX_NUMBER:
+        raise HTTPException(404, f"no scene {number}" if number < MAX_NUMBER else "no such scene")
+    return number
+
+
+def whole_number(value: object, name: str) -> int | None:
+    """A number given in a query or a form (None when not given); anything else but ASCII digits
+    ("²", "1e3", a number past MAX_NUMBER) is 400 with a line naming the field."""
+    text = str(value or "")
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_NUMBER:
+        raise HTTPException(400, f"{name}: not a whole number: {text[:20]!r}")
+    return int(text)
+
+
+def form_text(form: FormData, field: str) -> str:
+    """A text field as the browser sent it. Text that was not UTF-8 reaches us with U+FFFD in place of
+    each byte it could not read: refused like an upload that is not UTF-8, never saved as "Caf\ufffd"."""
+    text = str(form.get(field) or "")
+    if "\ufffd" in text:
+        line = text[: text.index("\ufffd")].count("\n") + 1
+        raise InputError(f"not UTF-8 (a character on line {line} could not be read)")
+    return text
+
+
 # stories -----------------------------------------------------------------------------------
 def _stories_context(request: Request) -> dict:
     studio = studio_of(request)
@@ -125,7 +163,10 @@ async def create_story(request: Request, form: FormData) -> Response:
     try:
         if isinstance(upload, UploadFile) and upload.filename:
             text = decode_upload(await upload.read())
-        seed = parse_seed(text)
+        else:
+            text = form_text(form, "seed_text")
+        # A big seed takes seconds to parse: off the event loop, which serves every other request.
+        seed = await run_in_threadpool(parse_seed, text)
         story = await run_in_threadpool(Story.start, seed, studio.config.settings, source="seed")
     except InputError as exc:
         loose, lines = annotate(text, problems_of(exc.lines, text, front_matter=True))
@@ -219,12 +260,8 @@ def outline_page(request: Request) -> Response:
             "acts": reads.outline_view(story),
             "busy": studio_of(request).supervisor.busy(story.id),
         }
-    stale_from = request.query_params.get("stale_from", "")
-    saved = (
-        {"stale_from": int(stale_from) if stale_from.isdigit() else None}
-        if "saved" in request.query_params
-        else None
-    )
+    stale_from = whole_number(request.query_params.get("stale_from"), "stale_from")
+    saved = {"stale_from": stale_from} if "saved" in request.query_params else None
     return page(request, "outline.html", saved=saved, **context)
 
 
@@ -238,22 +275,29 @@ def outline_edit_page(request: Request) -> Response:
 @form_post
 async def save_outline(request: Request, form: FormData) -> Response:
     """Replace the outline with the edited YAML, checked first: a refused outline changes nothing and
-    the form comes back with each problem beside its line."""
-    _refuse_while_busy(request)
+    the form comes back with each problem beside its line. While a worker drafts the story, the form
+    comes back with the author's text too (409), to save once the worker stops."""
     text = str(form.get("outline_text") or "")
 
     def save() -> dict:
         with open_story(request) as story:
             return story.import_outline(text, "outline")
 
+    story_id = request.path_params["story_id"]
+    busy = studio_of(request).supervisor.busy(story_id)
     try:
+        if busy:
+            raise InputError(f"a worker is drafting story {story_id}; stop it, then save again")
+        text = form_text(form, "outline_text")
         result = await run_in_threadpool(save)
     except InputError as exc:
         loose, lines = annotate(text, problems_of(exc.lines, text))
         with open_story(request) as story:
             row = story.summary_row()
         context = {"story": row, "outline_text": text, "loose": loose, "lines": lines}
-        return page(request, "outline_edit.html", 400, problem_count=len(exc.lines), **context)
+        return page(
+            request, "outline_edit.html", 409 if busy else 400, problem_count=len(exc.lines), **context
+        )
     stale = result["stale_from"]
     return see_other(
         f"/stories/{result['story_id']}/outline?saved=1" + (f"&stale_from={stale}" if stale else "")
@@ -262,12 +306,12 @@ async def save_outline(request: Request, form: FormData) -> Response:
 
 # scenes ------------------------------------------------------------------------------------
 def scene_page(request: Request) -> Response:
-    number = request.path_params["number"]
-    asked = request.query_params.get("version", "")
+    number = scene_number(request)
+    asked = whole_number(request.query_params.get("version"), "version")
     studio = studio_of(request)
     with open_story(request) as story:
         current = _drafted_scene(story, number)
-        shown = _drafted_scene(story, number, int(asked)) if asked.isdigit() else current
+        shown = _drafted_scene(story, number, asked) if asked is not None else current
         worker = studio.supervisor.state_of(story.id)
         context = {
             "story": story.summary_row(),
@@ -279,13 +323,21 @@ def scene_page(request: Request) -> Response:
             "progress": reads.progress(story, worker),
             "worker": worker,
             "back": f"/stories/{story.id}/scenes/{number}",
+            "saved": whole_number(request.query_params.get("saved"), "saved"),
+            "draft_key": f"novelcraft-draft:{story.id}:{number}",
+            "experts": _expert_names(studio.config.settings),
         }
     return page(request, "scene.html", **context)
 
 
+def _expert_names(settings: Settings) -> list[str]:
+    registry = load_registry(settings.experts)
+    return registry.names() if registry else []
+
+
 @form_post
 async def redraft_scene(request: Request, form: FormData) -> Response:
-    story_id, number = request.path_params["story_id"], request.path_params["number"]
+    story_id, number = request.path_params["story_id"], scene_number(request)
 
     def check() -> None:
         with open_story(request) as story:
@@ -305,7 +357,7 @@ async def lock_scene(request: Request, form: FormData) -> Response:
     """Lock (locked=1) or unlock (locked=0) a scene: a cascade or an outline edit never redrafts a
     locked scene."""
     _refuse_while_busy(request)
-    number = request.path_params["number"]
+    number = scene_number(request)
 
     def lock() -> None:
         with open_story(request) as story:
@@ -322,17 +374,187 @@ async def use_version(request: Request, form: FormData) -> Response:
     """The book uses another version of the scene; the summaries after it become stale (a resume
     recomputes them)."""
     _refuse_while_busy(request)
-    number = request.path_params["number"]
-    version = str(form.get("version") or "")
-    if not version.isdigit():
+    number = scene_number(request)
+    version = whole_number(form.get("version"), "version")
+    if version is None:
         raise HTTPException(400, "no version given")
 
     def use() -> None:
         with open_story(request) as story:
-            story.use_version(number, int(version))
+            if _drafted_scene(story, number).locked:
+                raise HTTPException(409, f"scene {number} is locked; unlock it first")
+            story.use_version(number, version)
 
     await run_in_threadpool(use)
     return see_other(f"/stories/{request.path_params['story_id']}/scenes/{number}")
+
+
+def scene_edit_page(request: Request) -> Response:
+    number = scene_number(request)
+    with open_story(request) as story:
+        current = _drafted_scene(story, number)
+        context = _edit_context(story, current, number, current.text, current.version)
+    return page(request, "scene_edit.html", **context)
+
+
+def _edit_context(story: Story, current: Scene, number: int, text: str, based_on: int) -> dict:
+    return {
+        "story": story.summary_row(),
+        "number": number,
+        "total": story.planned_scenes(),
+        "goal": current.goal,
+        "scene_text": text,
+        "based_on": based_on,
+        "in_use": current.version,
+        "locked": current.locked,
+        "draft_key": f"novelcraft-draft:{story.id}:{number}",
+        "problems": [],
+    }
+
+
+@form_post
+async def save_scene_text(request: Request, form: FormData) -> Response:
+    """The author's text of the scene as a new version, used by the book; the running summaries from
+    this scene on are recomputed by the next resume. Refused, with the text back in the form and
+    nothing saved, while a worker drafts the story, while the scene is locked, and when the scene
+    changed since the editor opened (its version is not the one the text was edited from)."""
+    story_id, number = request.path_params["story_id"], scene_number(request)
+    text = str(form.get("scene_text") or "")
+    based_on = whole_number(form.get("based_on"), "based_on")
+    busy = studio_of(request).supervisor.busy(story_id)
+
+    def save() -> tuple[int | None, int, list[str]]:
+        with open_story(request) as story:
+            current = _drafted_scene(story, number)
+            if busy:
+                return None, 409, [f"a worker is drafting story {story_id}; stop it, then save again"]
+            if current.locked:
+                return None, 409, [f"scene {number} is locked; unlock it, then save again"]
+            try:
+                return story.import_scene(number, form_text(form, "scene_text"), based_on=based_on), 303, []
+            except VersionConflict as exc:
+                return None, 409, [*exc.lines, "your text is below: save again to make it the newest version"]
+            except InputError as exc:
+                return None, 400, exc.lines
+
+    version, status, problems = await run_in_threadpool(save)
+    if version is not None:
+        return see_other(f"/stories/{story_id}/scenes/{number}?saved={version}")
+    with open_story(request) as story:
+        current = _drafted_scene(story, number)
+        # After a conflict the text is based on what the book uses now: a second save goes through.
+        context = {**_edit_context(story, current, number, text, current.version), "problems": problems}
+    return page(request, "scene_edit.html", status, **context)
+
+
+REWRITE_KINDS = ("rewrite", "expand", "describe")
+# A selection longer than this is most of a scene: a redraft is the tool for that.
+MAX_PASSAGE_WORDS = 600
+
+
+def _model_settings(request: Request, story: Story) -> Settings:
+    """The story's own settings with this studio's model: the backend a worker would draft with."""
+    studio = studio_of(request).config.settings
+    keys = ("backend", "model", "adapters", "experts", "n_ctx", "backend_options")
+    return story.settings(flags={k: getattr(studio, k) for k in keys})
+
+
+@form_post
+async def rewrite_selection(request: Request, form: FormData) -> Response:
+    """The model's proposal for the passage the author selected, beside the original, to accept (a
+    new version) or discard. Asking changes nothing in the story; the call is recorded and budgeted."""
+    number = scene_number(request)
+    passage = form_text(form, "passage").strip()
+    kind = str(form.get("kind") or "rewrite")
+    note = form_text(form, "note").strip()[:200]
+    expert = str(form.get("expert") or "") or None
+    if kind not in REWRITE_KINDS:
+        raise HTTPException(400, f"kind: one of {', '.join(REWRITE_KINDS)}")
+    if not passage:
+        raise HTTPException(400, "passage: select a passage of the scene first")
+    if len(passage.split()) > MAX_PASSAGE_WORDS:
+        raise HTTPException(400, f"passage: {len(passage.split())} words; select at most {MAX_PASSAGE_WORDS}")
+
+    def ask() -> dict:
+        with open_story(request) as story:
+            current = _drafted_scene(story, number)
+            proposal = story.rewrite(
+                number, passage, kind, note, expert=expert, settings=_model_settings(request, story)
+            )
+            return {
+                "story": story.summary_row(),
+                "number": number,
+                "passage": passage,
+                "proposal": proposal,
+                "kind": kind,
+                "note": note,
+                "expert": expert or "",
+                "based_on": current.version,
+            }
+
+    try:
+        context = await run_in_threadpool(ask)
+    except DraftFailed as exc:
+        raise HTTPException(502, f"the model did not answer: {exc.lines[0]}") from None
+    return page(request, "scene_rewrite.html", **context)
+
+
+@form_post
+async def accept_rewrite(request: Request, form: FormData) -> Response:
+    """The accepted proposal in place of the passage: a new version the book uses. Refused (409) while
+    a worker drafts the story, while the scene is locked, or when it changed since the proposal."""
+    _refuse_while_busy(request)
+    number = scene_number(request)
+    passage, proposal = form_text(form, "passage"), form_text(form, "proposal")
+    based_on = whole_number(form.get("based_on"), "based_on")
+    if based_on is None or not proposal.strip():
+        raise HTTPException(400, "the proposal or the version it was made for is missing")
+
+    def accept() -> int:
+        with open_story(request) as story:
+            if _drafted_scene(story, number).locked:
+                raise HTTPException(409, f"scene {number} is locked; unlock it first")
+            try:
+                return story.accept_rewrite(number, passage, proposal, based_on)
+            except VersionConflict as exc:
+                raise HTTPException(409, f"{exc.lines[0]}; ask for the rewrite again") from None
+
+    version = await run_in_threadpool(accept)
+    return see_other(f"/stories/{request.path_params['story_id']}/scenes/{number}?saved={version}")
+
+
+def scene_diff_page(request: Request) -> Response:
+    """Two versions of the scene word by word (a: the older by default, b: the one in use)."""
+    number = scene_number(request)
+    with open_story(request) as story:
+        current = _drafted_scene(story, number)
+        versions = story.versions(number)
+        a = whole_number(request.query_params.get("a"), "a")
+        b = whole_number(request.query_params.get("b"), "b")
+        if b is None:
+            b = current.version
+        if a is None:
+            older = [v.version for v in versions if v.version < b]
+            a = older[-1] if older else b
+        left, right = _drafted_scene(story, number, a), _drafted_scene(story, number, b)
+        context = {
+            "story": story.summary_row(),
+            "number": number,
+            "a": left,
+            "b": right,
+            "in_use": current.version,
+            "locked": current.locked,
+            "versions": versions,
+            "pieces": word_diff(left.text, right.text),
+            "busy": studio_of(request).supervisor.busy(story.id),
+        }
+    return page(request, "scene_diff.html", **context)
+
+
+def manuscript_page(request: Request) -> Response:
+    with open_story(request) as story:
+        context = {"story": story.summary_row(), "chapters": reads.manuscript(story)}
+    return page(request, "manuscript.html", **context)
 
 
 def flags_page(request: Request) -> Response:
@@ -373,6 +595,9 @@ def export_download(request: Request) -> Response:
         fmt = ExportFormat(request.path_params["fmt"])
     except ValueError:
         raise HTTPException(404, f"no export format {request.path_params['fmt']}") from None
+    with open_story(request) as story:
+        if not story.stats()["scenes_done"]:
+            raise HTTPException(404, "no scenes yet: nothing to download")
     folder = Path(tempfile.mkdtemp(prefix="novelcraft-export-"))
     try:
         with open_story(request) as story:
@@ -460,6 +685,12 @@ ROUTES = [
     Route("/stories/{story_id}/scenes/{number:int}/redraft", redraft_scene, methods=["POST"]),
     Route("/stories/{story_id}/scenes/{number:int}/lock", lock_scene, methods=["POST"]),
     Route("/stories/{story_id}/scenes/{number:int}/use", use_version, methods=["POST"]),
+    Route("/stories/{story_id}/scenes/{number:int}/edit", scene_edit_page),
+    Route("/stories/{story_id}/scenes/{number:int}/edit", save_scene_text, methods=["POST"]),
+    Route("/stories/{story_id}/scenes/{number:int}/diff", scene_diff_page),
+    Route("/stories/{story_id}/scenes/{number:int}/rewrite", rewrite_selection, methods=["POST"]),
+    Route("/stories/{story_id}/scenes/{number:int}/rewrite/accept", accept_rewrite, methods=["POST"]),
+    Route("/stories/{story_id}/read", manuscript_page),
     Route("/stories/{story_id}/flags", flags_page),
     Route("/stories/{story_id}/metrics", metrics_page),
     Route("/stories/{story_id}/charts/{name}.png", chart),

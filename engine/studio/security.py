@@ -16,7 +16,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -27,6 +27,16 @@ TOKEN_COOKIE = "novelcraft_studio_token"
 CSRF_COOKIE = "novelcraft_studio_csrf"
 CSRF_FIELD = "csrf"
 _TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+", re.I)
+# A query's key=value pairs: a key is the token's however it is spelled ("tok%65n", "to+ken" is not).
+_QUERY_PAIR = re.compile(r"([?&;])([^=&;\s\"'#]+)=([^&;\s\"'#]*)")
+
+
+def hide_tokens(text: str) -> str:
+    """`text` with the value of every `token=` written as (hidden), the key percent-encoded or not."""
+    text = _QUERY_PAIR.sub(
+        lambda m: f"{m[1]}{m[2]}=(hidden)" if unquote_plus(m[2]).lower() == "token" else m[0], text
+    )
+    return _TOKEN_IN_TEXT.sub(r"\1(hidden)", text)
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
@@ -166,9 +176,7 @@ class RedactTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_TEXT.sub(r"\1(hidden)", a) if isinstance(a, str) else a for a in record.args
-            )
+            record.args = tuple(hide_tokens(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = _TOKEN_IN_TEXT.sub(r"\1(hidden)", record.msg)
+            record.msg = hide_tokens(record.msg)
         return True

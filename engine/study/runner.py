@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from novelcraft.backends import Backend
 from novelcraft.core.errors import InputError, StoreError, prefixed, validation_lines
+from novelcraft.core.files import load_yaml
 from novelcraft.core.schema import Seed
 from novelcraft.core.seedfile import load_seed
 from novelcraft.evaluation.stories import evaluate, evaluate_chunks
@@ -102,7 +103,7 @@ class CellResult(BaseModel):
 def load_study(path: Path) -> StudySpec:
     """The study file, validated; seed, reference and baseline paths are relative to the file."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
