@@ -581,7 +581,11 @@ def test_an_edited_scene_is_a_new_version_and_the_summaries_after_it_go_stale(cl
         assert text == story.scene(2).text and based_on == "1"
         assert story.summarised() == {1, 2, 3}
     edited = text.replace(text.split()[0], "Nobody", 1) + "\n\nAnd then the lamp went out."
-    saved = _post(client, f"/stories/{story_id}/scenes/2/edit", {"scene_text": edited, "based_on": based_on})
+    # As a browser posts a text area: CRLF line breaks, kept as LF.
+    as_posted = edited.replace("\n", "\r\n")
+    saved = _post(
+        client, f"/stories/{story_id}/scenes/2/edit", {"scene_text": as_posted, "based_on": based_on}
+    )
     assert saved.status_code == 303 and saved.headers["location"].endswith("/scenes/2?saved=2")
     page = client.get(saved.headers["location"]).text
     assert 'id="scene-saved"' in page and "summaries from scene 2 on are stale" in page
@@ -629,6 +633,8 @@ def test_two_versions_side_by_side_word_by_word(client, tmp_path):
         ("added", " a"),
         ("same", " lamp.\n\nShe slept."),
     ]
+    # Spacing alone (another line break) is no change.
+    assert [p.op for p in word_diff("One two.\n\nThree.", "One two.\r\n\r\nThree.")] == ["same"]
     story_id = _drafted_story(tmp_path)
     with Story.open(story_id, tmp_path / "stories.db") as story:
         first = story.scene(2).text

@@ -416,6 +416,7 @@ def test_a_scene_edited_in_the_browser(tmp_path, browser):
         assert pages.text("#version") == "version 2" and "your text" in pages.text("p.meta")
         assert pages.text("article.prose").endswith("nobody on the rock said a word.")
         assert _versions(db)[1] == 2
+        assert "\r" not in query(db, "select text from scenes where idx = 1")[0][0]
         pages.shot("scene-saved")
         pages.go(scene_path + "/edit")
         assert not pages.find("#draft-restored").is_displayed()  # the saved draft is gone

@@ -19,11 +19,13 @@ class Piece(BaseModel):
 
 def word_diff(old: str, new: str) -> list[Piece]:
     """`old` turned into `new` as runs of words kept, removed and added, in reading order (a change
-    shows its removed words before the added ones). Joined, the same and removed pieces are `old`'s
-    words and the same and added pieces `new`'s."""
+    shows its removed words before the added ones), spaced as in `new`. Joined, the same and removed
+    pieces are `old`'s words and the same and added pieces `new`'s."""
     a, b = _TOKEN.findall(old), _TOKEN.findall(new)
+    # Words are matched without their spacing: a line break changed is no word changed.
+    matcher = SequenceMatcher(None, [t.lstrip() for t in a], [t.lstrip() for t in b], autojunk=False)
     pieces: list[Piece] = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             pieces.append(Piece(op="same", text="".join(b[j1:j2])))
             continue

@@ -121,7 +121,8 @@ def whole_number(value: object, name: str) -> int | None:
 def form_text(form: FormData, field: str) -> str:
     """A text field as the browser sent it. Text that was not UTF-8 reaches us with U+FFFD in place of
     each byte it could not read: refused like an upload that is not UTF-8, never saved as "Caf\ufffd"."""
-    text = str(form.get(field) or "")
+    # A browser sends a text area's line breaks as CRLF (HTML's form encoding): the book keeps LF.
+    text = str(form.get(field) or "").replace("\r\n", "\n").replace("\r", "\n")
     if "\ufffd" in text:
         line = text[: text.index("\ufffd")].count("\n") + 1
         raise InputError(f"not UTF-8 (a character on line {line} could not be read)")
