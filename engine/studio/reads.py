@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from novelcraft.core.errors import InputError
 from novelcraft.core.schema import Scene
+from novelcraft.core.text import paragraphs
 from novelcraft.story.novel import Story, stories_in
 
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ def scene_view(current: Scene, shown: Scene, number: int, floor: int) -> dict:
         "version": shown.version,
         "words": shown.words,
         "source": shown.source,
-        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", shown.text) if p.strip()],
+        "paragraphs": paragraphs(shown.text),
         "locked": current.locked,
         "stale": current.stale,
         "floor": floor if shown.words < floor else None,
@@ -219,8 +220,7 @@ def manuscript(story: Story) -> list[dict]:
         if not chapters or chapters[-1]["index"] != index:
             title = scene.chapter_title or f"Chapter {index + 1}"
             chapters.append({"index": index, "number": len(chapters) + 1, "title": title, "scenes": []})
-        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", scene.text) if p.strip()]
-        chapters[-1]["scenes"].append({"number": scene.idx + 1, "paragraphs": paragraphs})
+        chapters[-1]["scenes"].append({"number": scene.idx + 1, "paragraphs": paragraphs(scene.text)})
     return chapters
 
 

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 from urllib.parse import quote
 
 import yaml
@@ -29,6 +29,7 @@ from novelcraft.core.errors import InputError, NovelcraftError, StoreError, Stor
 from novelcraft.core.schema import Scene
 from novelcraft.core.seedfile import parse_seed
 from novelcraft.drafting.outline_edit import outline_yaml
+from novelcraft.drafting.rewrite import RewriteKind
 from novelcraft.settings.config import Settings
 from novelcraft.settings.experts import load_registry
 from novelcraft.story.export import ExportFormat
@@ -103,7 +104,7 @@ def scene_number(request: Request) -> int:
     """The scene number of the address; one no book has is 404, however large."""
     number = request.path_params["number"]
     if not 1 <= number <= MAX_NUMBER:
-        raise HTTPException(404, f"no scene {number}" if number < MAX_NUMBER else "no such scene")
+        raise HTTPException(404, "no such scene" if number > MAX_NUMBER else f"no scene {number}")
     return number
 
 
@@ -448,7 +449,7 @@ async def save_scene_text(request: Request, form: FormData) -> Response:
     return page(request, "scene_edit.html", status, **context)
 
 
-REWRITE_KINDS = ("rewrite", "expand", "describe")
+REWRITE_KINDS = get_args(RewriteKind)
 # A selection longer than this is most of a scene: a redraft is the tool for that.
 MAX_PASSAGE_WORDS = 600
 
